@@ -1,0 +1,28 @@
+"""Small NetSpecs built in code, shared by the unit tests."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from spikeforge.netspec import InputSpec, LayerSpec, NetSpec, NeuronSpec
+
+
+def random_netspec(seed: int = 0, sizes=(64, 32, 10), weight_bits=(1, 4), timesteps: int = 8,
+                   input_bits: int = 5, input_max: int = 16, thresholds=(40, 10),
+                   state_bits=(16, 12), reset: str = "subtract") -> NetSpec:
+    """A random, valid NetSpec with linear layers of IF neurons."""
+    rng = np.random.default_rng(seed)
+    layers = []
+    for index, bits in enumerate(weight_bits):
+        n_in, n_out = sizes[index], sizes[index + 1]
+        if bits == 1:
+            weights, scale = rng.choice([-1, 1], (n_out, n_in)), 2
+        else:
+            half = 1 << (bits - 1)
+            weights, scale = rng.integers(-half, half, (n_out, n_in)), 1
+        layers.append(LayerSpec(name=f"fc{index + 1}", kind="linear", weights=weights,
+                                weight_bits=bits, scale=scale,
+                                bias=rng.integers(-4, 5, n_out),
+                                neuron=NeuronSpec("if", thresholds[index], reset, state_bits[index])))
+    return NetSpec(InputSpec(sizes[0], "direct", input_bits, input_max), tuple(layers),
+                   timesteps).validate()
