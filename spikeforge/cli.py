@@ -1,0 +1,238 @@
+"""The ``spikeforge`` command: one subcommand per stage, ``demo`` to chain them, ``doctor`` for tools."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from rich.table import Table
+
+from . import __version__
+from .errors import SpikeforgeError
+
+
+def _out(args) -> Path:
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def cmd_train(args) -> int:
+    from .flow import console, train_stage
+
+    out = _out(args)
+    report = train_stage(out, seed=args.seed, epochs=args.epochs, timesteps=args.timesteps,
+                         hidden=args.hidden)
+    console.print(f"NetSpec written to {out / 'netspec.npz'}; report in {out / 'train_report.json'}")
+    _print_mapping("train", report)
+    return 0
+
+
+def cmd_golden(args) -> int:
+    from .flow import golden_stage
+
+    report = golden_stage(Path(args.netspec), _out(args), seed=args.seed)
+    _print_mapping("golden", report)
+    return 0
+
+
+def cmd_compile(args) -> int:
+    from .flow import compile_stage, console, stage
+
+    out = _out(args)
+    with stage("generate Verilog"):
+        design = compile_stage(Path(args.netspec), out, args.lanes, lint=not args.no_lint)
+    console.print(f"Verilog written to {design['verilog']}; description in {out / 'design.json'}")
+    lint = design.get("lint")
+    if lint is not None:
+        console.print(f"verilator lint ({lint['command']}): "
+                      + ("clean" if lint["passed"] else "\n  " + "\n  ".join(lint["messages"])))
+    return 0
+
+
+def cmd_sim(args) -> int:
+    from .flow import console, sim_stage, stage
+
+    with stage(f"co-simulate {args.images} images on {args.simulator}"):
+        report = sim_stage(Path(args.netspec), _out(args), images=args.images,
+                           simulator=args.simulator, lanes=args.lanes, seed=args.seed)
+    console.print(f"{report['images']} images bit-exact against the golden model on "
+                  f"{report['simulator']}; mean {report['cycles_mean']:.0f} cycles per image")
+    return 0
+
+
+def cmd_build(args) -> int:
+    from .flow import build_stage, stage
+
+    with stage(f"synthesize, place and route for {args.board}"):
+        report = build_stage(Path(args.netspec), _out(args), board=args.board, lanes=args.lanes,
+                             seed=args.seed)
+    _print_mapping("build", report)
+    return 0
+
+
+def cmd_demo(args) -> int:
+    from .flow import (build_stage, compile_stage, console, golden_stage, sim_stage, stage,
+                       train_stage)
+    from .artefacts import write_json_atomic
+
+    out = _out(args)
+    netspec_path = out / "netspec.npz"
+    start = time.perf_counter()
+    console.rule("1/5 train (Brevitas QAT on scikit-learn digits)")
+    train = train_stage(out, seed=args.seed)
+    console.rule("2/5 golden integer executor on the 360 held-out images")
+    golden = golden_stage(netspec_path, out, seed=args.seed)
+    console.rule("3/5 compile to Verilog with Amaranth")
+    with stage("generate and lint Verilog"):
+        design = compile_stage(netspec_path, out, args.lanes)
+    console.rule(f"4/5 co-simulate {args.images} images on Verilator (cocotb)")
+    with stage("co-simulation"):
+        cosim = sim_stage(netspec_path, out, images=args.images, lanes=args.lanes, seed=args.seed)
+    build = None
+    if not args.skip_build:
+        console.rule(f"5/5 build for {args.board} (yosys + nextpnr)")
+        with stage("synthesis, place and route"):
+            build = build_stage(netspec_path, out, board=args.board, lanes=args.lanes)
+    summary = {
+        "golden_accuracy": golden["accuracy"], "test_images": golden["images"],
+        "float_accuracy": train.get("float_accuracy"),
+        "synaptic_ops_per_image": golden["synaptic_ops_per_image"],
+        "verilog": design["verilog"], "lint_clean": design.get("lint", {}).get("passed"),
+        "cosim_images": cosim["images"], "cosim_bit_exact": cosim["bit_exact"],
+        "cycles_per_image": cosim["cycles_mean"],
+        "build": build, "seconds": round(time.perf_counter() - start, 1), "out": str(out),
+    }
+    write_json_atomic(out / "summary.json", summary)
+    console.print(_summary_table(summary))
+    return 0
+
+
+def _summary_table(summary: dict) -> Table:
+    table = Table(title="spikeforge demo", show_header=True)
+    table.add_column("stage")
+    table.add_column("result")
+    table.add_row("train + golden", f"{summary['golden_accuracy'] * 100:.1f} % on "
+                  f"{summary['test_images']} held-out images (integer golden model)")
+    table.add_row("synaptic ops", f"{summary['synaptic_ops_per_image']:.0f} per image")
+    table.add_row("compile", f"{summary['verilog']} (lint clean: {summary['lint_clean']})")
+    table.add_row("co-simulation", f"{summary['cosim_images']} images, bit-exact: "
+                  f"{summary['cosim_bit_exact']}, {summary['cycles_per_image']:.0f} cycles/image")
+    build = summary.get("build")
+    if build:
+        table.add_row("build", f"{build.get('board')}: {build.get('lcs')} LCs, {build.get('ffs')} FFs, "
+                      f"{build.get('brams')} EBRs, {build.get('dsps')} DSPs, "
+                      f"Fmax {build.get('fmax_mhz')} MHz")
+    table.add_row("artefacts", f"{summary['out']} ({summary['seconds']} s)")
+    return table
+
+
+def cmd_doctor(args) -> int:
+    from rich.console import Console
+
+    from .toolchain import doctor
+
+    rows = doctor()
+    table = Table(title="spikeforge toolchain")
+    for column in ("tool", "stage", "status", "version", "install"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(row["tool"], row["stage"], "ok" if row["ok"] else "[red]missing[/red]",
+                      row["version"] or "-", "" if row["ok"] else row["install"])
+    Console().print(table)
+    missing = [row["tool"] for row in rows if not row["ok"]]
+    return 1 if missing else 0
+
+
+def _print_mapping(title: str, mapping: dict) -> None:
+    from rich.console import Console
+
+    table = Table(title=title, show_header=False)
+    for key, value in mapping.items():
+        if isinstance(value, float):
+            value = f"{value:.4g}"
+        table.add_row(str(key), str(value))
+    Console().print(table)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="spikeforge", description="Quantized spiking neural networks to verified FPGA hardware.")
+    parser.add_argument("--version", action="version", version=f"spikeforge {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name, func, help_text):
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.set_defaults(func=func)
+        return p
+
+    def add_out(p, default="out"):
+        p.add_argument("--out", default=default, help=f"output folder (default: {default})")
+
+    def add_lanes(p):
+        p.add_argument("--lanes", help="neurons updated in parallel per layer, e.g. 8,10 "
+                                       "(default: chosen by the generator)")
+
+    p = add("train", cmd_train, "train the digits network (Brevitas QAT) and export a NetSpec")
+    add_out(p)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--timesteps", type=int, help="time steps T (<= 8)")
+    p.add_argument("--hidden", type=int, help="hidden neurons")
+
+    p = add("golden", cmd_golden, "run the integer golden executor on the held-out digits")
+    p.add_argument("netspec")
+    add_out(p)
+    p.add_argument("--seed", type=int, default=0)
+
+    p = add("compile", cmd_compile, "generate the network's Verilog with Amaranth and lint it")
+    p.add_argument("netspec")
+    add_out(p)
+    add_lanes(p)
+    p.add_argument("--no-lint", action="store_true", help="skip verilator --lint-only")
+
+    p = add("sim", cmd_sim, "co-simulate test images with cocotb, bit-exact against the golden model")
+    p.add_argument("netspec")
+    add_out(p)
+    add_lanes(p)
+    p.add_argument("--images", type=int, default=50, help="held-out images to simulate (default 50)")
+    p.add_argument("--simulator", default="verilator", choices=["verilator", "icarus"])
+    p.add_argument("--seed", type=int, default=0)
+
+    p = add("build", cmd_build, "synthesize, place and route for a board; report resources and Fmax")
+    p.add_argument("netspec")
+    add_out(p)
+    add_lanes(p)
+    p.add_argument("--board", default="icebreaker", help="target board (default: icebreaker)")
+    p.add_argument("--seed", type=int, default=1, help="nextpnr placement seed")
+
+    p = add("demo", cmd_demo, "run every stage on the embedded digits data set")
+    add_out(p, default="out/demo")
+    add_lanes(p)
+    p.add_argument("--images", type=int, default=50, help="test images to co-simulate (default 50)")
+    p.add_argument("--board", default="icebreaker")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--skip-build", action="store_true", help="stop after co-simulation")
+
+    add("doctor", cmd_doctor, "list each tool of the chain, its version, and how to install it")
+    return parser
+
+
+def main(argv=None) -> int:
+    """Entry point of the ``spikeforge`` command; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except SpikeforgeError as exc:
+        from .flow import console
+
+        console.print(f"[bold red]error:[/bold red] {exc}", highlight=False)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,175 @@
+"""The flow: each stage of the pipeline as one function, and the demo that chains them.
+
+Every stage reads its inputs from files and writes its artefacts under one output folder, atomically,
+plus a JSON report. The CLI (:mod:`spikeforge.cli`) is a thin layer over these functions.
+
+    out/
+      netspec.npz          train      the integer network
+      train_report.json    train      accuracies (float, quantized, golden integer), agreement
+      golden_report.json   golden     accuracy and synaptic operations on the test split
+      spikeforge_top.v     compile    Verilog of the network top
+      design.json          compile    ports, memories, lanes, cost model, lint results
+      cosim/               sim        simulator build, logs, per-image results
+      cosim_report.json    sim        bit-exact verdict and cycles per image
+      build/               build      amaranth-boards build folder and tool logs, bitstream
+      build_report.json    build      LCs, FFs, EBRs, DSPs, Fmax from the tools' reports
+      summary.json         demo       the summary table
+"""
+
+from __future__ import annotations
+
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+from rich.console import Console
+
+from . import netspec as netspec_io
+from .artefacts import write_json_atomic, write_text_atomic
+from .errors import SpikeforgeError
+
+console = Console(stderr=True)
+
+DEFAULT_OUT = Path("out/demo")
+VERILOG_NAME = "spikeforge_top.v"
+
+
+@contextmanager
+def stage(title: str):
+    """Show a spinner with elapsed time while a long step runs, then its duration."""
+    start = time.perf_counter()
+    with console.status(f"[bold]{title}[/bold] ...", spinner="dots"):
+        yield
+    console.log(f"{title}: done in {time.perf_counter() - start:.1f} s")
+
+
+def parse_lanes(text: str | None, spec) -> list[int] | None:
+    """``"8,10"`` -> ``[8, 10]``; None keeps the generator's default lanes."""
+    if text is None:
+        return None
+    try:
+        lanes = [int(part) for part in text.split(",")]
+    except ValueError:
+        raise SpikeforgeError("lanes are not integers", "--lanes", "comma-separated integers, one per "
+                              "layer", repr(text)) from None
+    if len(lanes) != len(spec.layers):
+        raise SpikeforgeError("wrong number of lanes", "--lanes",
+                              f"{len(spec.layers)} values (one per layer: "
+                              f"{', '.join(layer.name for layer in spec.layers)})", f"{len(lanes)} values")
+    return lanes
+
+
+# ---- stages ----------------------------------------------------------------------------------
+
+def train_stage(out: Path, seed: int = 0, epochs: int | None = None, timesteps: int | None = None,
+                hidden: int | None = None, progress: bool = True) -> dict:
+    """Train the digits network with Brevitas QAT and export ``netspec.npz``."""
+    from .quant.train import TrainConfig, train_digits
+
+    overrides = {key: value for key, value in
+                 {"seed": seed, "epochs": epochs, "timesteps": timesteps, "hidden": hidden}.items()
+                 if value is not None}
+    config = TrainConfig(**overrides)
+    result = train_digits(config, progress=progress)
+    result.netspec.save(out / "netspec.npz")
+    write_json_atomic(out / "train_report.json", result.report)
+    return result.report
+
+
+def golden_stage(netspec_path: Path, out: Path, seed: int = 0) -> dict:
+    """Run the integer golden executor on the held-out digits; accuracy and synaptic operations."""
+    from .golden import run
+    from .quant.data import load_digits_split
+
+    spec = netspec_io.load(netspec_path)
+    data = load_digits_split(seed=seed)
+    start = time.perf_counter()
+    result = run(spec, data.x_test)
+    seconds = time.perf_counter() - start
+    accuracy = float((result.predictions == data.y_test).mean())
+    report = {
+        "netspec": str(netspec_path), "images": int(len(data.y_test)), "accuracy": accuracy,
+        "correct": int((result.predictions == data.y_test).sum()),
+        "synaptic_ops_per_image": result.synaptic_ops_per_image,
+        "accumulates_per_layer_per_image": {
+            name: float(ops) / len(data.y_test) for name, ops in zip(result.layer_names,
+                                                                      result.accumulates)},
+        "spikes_per_layer_per_image": {
+            name: float(spikes) / len(data.y_test)
+            for name, spikes in zip(result.layer_names, result.layer_spikes.sum(axis=1))},
+        "seconds": round(seconds, 3),
+    }
+    write_json_atomic(out / "golden_report.json", report)
+    return report
+
+
+def compile_stage(netspec_path: Path, out: Path, lanes: str | None = None, lint: bool = True) -> dict:
+    """Generate the Verilog of the network top, describe it, and lint it."""
+    from .hdl.verilog import describe, generate_verilog
+    from .lint import verilator_lint
+
+    spec = netspec_io.load(netspec_path)
+    lane_list = parse_lanes(lanes, spec)
+    verilog = generate_verilog(spec, lane_list)  # raises before anything is written
+    verilog_path = write_text_atomic(out / VERILOG_NAME, verilog)
+    design = describe(spec, lane_list)
+    design["verilog"] = str(verilog_path)
+    if lint:
+        design["lint"] = verilator_lint(verilog_path).as_dict()
+    write_json_atomic(out / "design.json", design)
+    return design
+
+
+def test_images(count: int, seed: int = 0):
+    """The first ``count`` images of the held-out digits split and their data set indices."""
+    from .quant.data import load_digits_split
+
+    data = load_digits_split(seed=seed)
+    if not 1 <= count <= len(data.x_test):
+        raise SpikeforgeError("image count out of range", "--images",
+                              f"an integer in [1, {len(data.x_test)}]", str(count))
+    return data.x_test[:count], np.arange(count)
+
+
+def sim_stage(netspec_path: Path, out: Path, images: int = 50, simulator: str = "verilator",
+              lanes: str | None = None, seed: int = 0) -> dict:
+    """Co-simulate test images on the generated Verilog; every count must equal the golden one."""
+    from .cosim import run_cosim
+
+    verilog_path = out / VERILOG_NAME
+    if not verilog_path.exists():
+        compile_stage(netspec_path, out, lanes, lint=False)
+    x, ids = test_images(images, seed)
+    spec = netspec_io.load(netspec_path)
+    from .hdl.verilog import describe
+
+    predicted = describe(spec, parse_lanes(lanes, spec)).get("predicted_cycles_max")
+    budget = int(predicted * 4) if predicted else 2_000_000
+    result = run_cosim(netspec_path, verilog_path, x, out / "cosim", simulator=simulator,
+                       image_ids=ids, cycle_budget=budget, raise_on_mismatch=False)
+    report = result.summary()
+    report["mismatch_lines"] = result.mismatches[:50]
+    report["log"] = result.log
+    write_json_atomic(out / "cosim_report.json", report)
+    if result.mismatches:
+        from .errors import MismatchError
+
+        raise MismatchError("RTL differs from the golden model", f"{simulator} co-simulation",
+                            "identical integers", f"{len(result.mismatches)} mismatches, first: "
+                            f"{result.mismatches[0]}", hint=f"all in {out / 'cosim_report.json'}")
+    return report
+
+
+def build_stage(netspec_path: Path, out: Path, board: str = "icebreaker", lanes: str | None = None,
+                seed: int = 1) -> dict:
+    """Synthesize, place and route for a board; report resources and Fmax from the tools."""
+    from .boards.build import build
+    from .hdl.network import NetworkTop
+
+    spec = netspec_io.load(netspec_path)
+    network = NetworkTop(spec, parse_lanes(lanes, spec))
+    report = build(network, spec, board=board, out_dir=out / "build", seed=seed)
+    data = report.as_dict() if hasattr(report, "as_dict") else dict(report)
+    write_json_atomic(out / "build_report.json", data)
+    return data
