@@ -11,7 +11,7 @@ from spikeforge.golden import run
 from spikeforge.golden.neurons import IFParams, if_step
 from spikeforge.netspec import InputSpec, LayerSpec, NetSpec, NeuronSpec
 
-from netspecs import random_netspec
+from spikeforge.synthetic import random_netspec
 
 
 def _sequence(currents, threshold, reset="subtract", low=-128, high=127):

@@ -9,7 +9,7 @@ from spikeforge import netspec
 from spikeforge.errors import NetSpecError
 from spikeforge.netspec import LayerSpec, NetSpec, NeuronSpec
 
-from netspecs import random_netspec
+from spikeforge.synthetic import random_netspec
 
 
 def _rewrite(path, header_edit=None, arrays_edit=None):
