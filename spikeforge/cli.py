@@ -130,8 +130,6 @@ def _summary_table(summary: dict) -> Table:
 
 
 def cmd_doctor(args) -> int:
-    from rich.console import Console
-
     from .toolchain import doctor
 
     rows = doctor()
@@ -141,20 +139,26 @@ def cmd_doctor(args) -> int:
     for row in rows:
         table.add_row(row["tool"], row["stage"], "ok" if row["ok"] else "[red]missing[/red]",
                       row["version"] or "-", "" if row["ok"] else row["install"])
-    Console().print(table)
+    _wide_console().print(table)
     missing = [row["tool"] for row in rows if not row["ok"]]
     return 1 if missing else 0
 
 
-def _print_mapping(title: str, mapping: dict) -> None:
+def _wide_console():
+    """A console that never cuts a table when the output is a pipe or a log file."""
     from rich.console import Console
 
+    console = Console()
+    return console if console.is_terminal else Console(width=140)
+
+
+def _print_mapping(title: str, mapping: dict) -> None:
     table = Table(title=title, show_header=False)
     for key, value in mapping.items():
         if isinstance(value, float):
             value = f"{value:.4g}"
         table.add_row(str(key), str(value))
-    Console().print(table)
+    _wide_console().print(table)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -30,6 +30,8 @@ from .artefacts import write_json_atomic, write_text_atomic
 from .errors import SpikeforgeError
 
 console = Console(stderr=True)
+if not console.is_terminal:  # logs and pipes: do not wrap messages at 80 columns
+    console = Console(stderr=True, width=140)
 
 DEFAULT_OUT = Path("out/demo")
 VERILOG_NAME = "spikeforge_top.v"
@@ -121,7 +123,7 @@ def compile_stage(netspec_path: Path, out: Path, lanes: str | None = None, lint:
     return design
 
 
-def test_images(count: int, seed: int = 0):
+def held_out_images(count: int, seed: int = 0):
     """The first ``count`` images of the held-out digits split and their data set indices."""
     from .quant.data import load_digits_split
 
@@ -136,12 +138,14 @@ def sim_stage(netspec_path: Path, out: Path, images: int = 50, simulator: str = 
               lanes: str | None = None, seed: int = 0) -> dict:
     """Co-simulate test images on the generated Verilog; every count must equal the golden one."""
     from .cosim import run_cosim
+    from .cosim.runner import require_simulator
 
+    require_simulator(simulator)  # fail before any work when the simulator is missing
+    x, ids = held_out_images(images, seed)
+    spec = netspec_io.load(netspec_path)
     verilog_path = out / VERILOG_NAME
     if not verilog_path.exists():
         compile_stage(netspec_path, out, lanes, lint=False)
-    x, ids = test_images(images, seed)
-    spec = netspec_io.load(netspec_path)
     from .hdl.verilog import describe
 
     predicted = describe(spec, parse_lanes(lanes, spec)).get("predicted_cycles_max")

@@ -60,7 +60,8 @@ class CosimResult:
                 "run_seconds": round(self.run_seconds, 2)}
 
 
-def _require_simulator(simulator: str) -> None:
+def require_simulator(simulator: str) -> None:
+    """Raise a clear error if ``simulator`` is unknown or not installed (with cocotb)."""
     if simulator not in SIMULATORS:
         raise SpikeforgeError("unknown simulator", "--simulator", f"one of {SIMULATORS}", repr(simulator))
     toolchain.require("cocotb", "verilator" if simulator == "verilator" else "iverilog")
@@ -94,7 +95,7 @@ def run_cosim(netspec_path: str | Path, verilog_path: str | Path, images, work_d
     -------
     CosimResult
     """
-    _require_simulator(simulator)
+    require_simulator(simulator)
     toolchain.activate()
     from cocotb_tools.runner import get_runner  # after activate(): the runner looks up PATH
 
