@@ -49,7 +49,8 @@ class LayerBounds:
     saturates : bool
         True when ``V + I`` can leave the declared range: the membrane is then clamped to it.
     sum_bits : int
-        Signed width that holds ``V + I`` before clamping (the hardware adder's width).
+        Signed width that holds ``V + I`` before clamping, and ``V`` plus any partial accumulate
+        (the hardware accumulates into the membrane before adding the bias).
     """
 
     name: str
@@ -81,9 +82,11 @@ def layer_bounds(layer: LayerSpec, input_max: int, timesteps: int) -> LayerBound
     # Iterate the reachable interval of V over T steps (V starts at 0).
     v_low = v_high = 0
     pre_low, pre_high = 0, 0
+    run_low, run_high = 0, 0  # V plus a partial accumulate, before the bias (hardware order)
     for _ in range(timesteps):
         s_low, s_high = v_low + cur_low, v_high + cur_high
         pre_low, pre_high = min(pre_low, s_low), max(pre_high, s_high)
+        run_low, run_high = min(run_low, v_low + acc_low), max(run_high, v_high + acc_high)
         s_low, s_high = max(s_low, state_low), min(s_high, state_high)
         lows, highs = [], []
         if s_low <= theta - 1:  # some values stay below threshold and are kept
@@ -102,9 +105,10 @@ def layer_bounds(layer: LayerSpec, input_max: int, timesteps: int) -> LayerBound
     # Without saturation V + I never leaves [pre_low, pre_high]; with it, the stored V spans the
     # whole state range and the adder must hold that plus any current.
     if saturates:
-        sum_low, sum_high = state_low + min(cur_low, 0), state_high + max(cur_high, 0)
+        sum_low = state_low + min(cur_low, acc_low, 0)
+        sum_high = state_high + max(cur_high, acc_high, 0)
     else:
-        sum_low, sum_high = pre_low, pre_high
+        sum_low, sum_high = min(pre_low, run_low), max(pre_high, run_high)
     sum_bits = max(bits, signed_bits(sum_low, sum_high))
     return LayerBounds(name=layer.name, input_max=input_max, acc_low=acc_low, acc_high=acc_high,
                        acc_bits=signed_bits(acc_low, acc_high), current_low=cur_low,

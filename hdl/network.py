@@ -1,0 +1,145 @@
+"""The network top: input buffer, one engine per layer, readout, all joined by streams."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from amaranth.hdl import Module, Signal, unsigned
+from amaranth.lib import stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from spikeforge.bounds import analyse, count_bits
+from spikeforge.errors import SpikeforgeError
+from spikeforge.netspec import NetSpec
+
+from .input_buffer import InputBuffer
+from .layer_engine import LayerEngine, groups
+from .readout import SpikeCountReadout
+
+SUPPORTED_LAYERS = ("linear",)
+SUPPORTED_NEURONS = ("if",)
+SUPPORTED_ENCODINGS = ("direct",)
+DEFAULT_MAX_LANES = 8
+CYCLE_COUNTER_BITS = 32
+
+
+def default_lanes(spec: NetSpec) -> list[int]:
+    """Lanes per layer: all neurons for layers of up to 16, else 8."""
+    return [layer.n_out if layer.n_out <= 16 else DEFAULT_MAX_LANES for layer in spec.layers]
+
+
+def check_buildable(spec: NetSpec, lanes: Sequence[int] | None) -> list[int]:
+    """Return the lanes to use, or raise naming the layer and the limit it breaks.
+
+    Raises
+    ------
+    SpikeforgeError
+        For a layer kind, neuron or encoding the generator cannot build, or lanes outside
+        ``1..n_out`` of their layer. Raised before any hardware is elaborated.
+    """
+    if spec.input.encoding not in SUPPORTED_ENCODINGS:
+        raise SpikeforgeError("input encoding not supported by the hardware generator",
+                              "input.encoding", f"one of {SUPPORTED_ENCODINGS}", repr(spec.input.encoding))
+    for layer in spec.layers:
+        if layer.kind not in SUPPORTED_LAYERS:
+            raise SpikeforgeError("layer kind not supported by the hardware generator",
+                                  f"layer {layer.name}", f"one of {SUPPORTED_LAYERS}", repr(layer.kind))
+        if layer.neuron.kind not in SUPPORTED_NEURONS:
+            raise SpikeforgeError("neuron kind not supported by the hardware generator",
+                                  f"layer {layer.name}", f"one of {SUPPORTED_NEURONS}",
+                                  repr(layer.neuron.kind))
+    lanes = default_lanes(spec) if lanes is None else [int(p) for p in lanes]
+    if len(lanes) != len(spec.layers):
+        raise SpikeforgeError("wrong number of lanes", "lanes", f"{len(spec.layers)} values, one per "
+                              "layer", f"{len(lanes)} values")
+    for layer, p in zip(spec.layers, lanes):
+        if not 1 <= p <= layer.n_out:
+            raise SpikeforgeError("lanes out of range", f"layer {layer.name}",
+                                  f"1 <= lanes <= {layer.n_out} (its neurons)", str(p))
+    return lanes
+
+
+class NetworkTop(wiring.Component):
+    """The whole network as one component with stream I/O.
+
+    Parameters
+    ----------
+    spec : NetSpec
+        A validated NetSpec.
+    lanes : sequence of int, optional
+        Neurons updated per cycle, one value per layer (default :func:`default_lanes`).
+
+    Attributes
+    ----------
+    input : stream of ``unsigned(spec.input.bits)``, in
+        The ``input.size`` values of one image, index 0 first.
+    output : stream of ``unsigned(count_bits(spec))``, out
+        The last layer's ``n_out`` spike counts, neuron 0 first.
+    done : Signal, out
+        One-cycle pulse when the last count of an image is transferred.
+    cycles : Signal(32), out
+        Cycles from the first accepted input value to the last transferred count of the latest
+        image, both included; held until the next image starts.
+    """
+
+    def __init__(self, spec: NetSpec, lanes: Sequence[int] | None = None):
+        self.spec = spec
+        self.lanes = check_buildable(spec, lanes)
+        self.bounds = analyse(spec)
+        super().__init__({
+            "input": In(stream.Signature(unsigned(spec.input.bits))),
+            "output": Out(stream.Signature(unsigned(count_bits(spec)))),
+            "done": Out(1),
+            "cycles": Out(CYCLE_COUNTER_BITS),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        spec = self.spec
+        m.submodules.input_buffer = buffer = InputBuffer(spec.input.size, spec.input.bits,
+                                                         spec.timesteps)
+        wiring.connect(m, wiring.flipped(self.input), buffer.input)
+        upstream, value_bits = buffer.events, spec.input.bits
+        for layer, bound, lanes in zip(spec.layers, self.bounds, self.lanes):
+            engine = LayerEngine(layer, bound, lanes, value_bits, spec.timesteps)
+            m.submodules[f"layer_{layer.name}"] = engine
+            wiring.connect(m, upstream, engine.events_in)
+            upstream, value_bits = engine.events_out, 1
+        m.submodules.readout = readout = SpikeCountReadout(spec.n_out, count_bits(spec),
+                                                           spec.timesteps)
+        wiring.connect(m, upstream, readout.events)
+        wiring.connect(m, readout.counts, wiring.flipped(self.output))
+
+        # Latency counter: starts with the first value of an image, stops with its last count.
+        running = Signal()
+        counter = Signal(CYCLE_COUNTER_BITS)
+        m.d.comb += self.done.eq(readout.last_count)
+        with m.If(self.input.valid & self.input.ready & ~running):
+            m.d.sync += [running.eq(1), counter.eq(1)]
+        with m.Elif(running):
+            m.d.sync += counter.eq(counter + 1)
+            with m.If(readout.last_count):
+                m.d.sync += [running.eq(0), self.cycles.eq(counter + 1)]
+        return m
+
+
+def predicted_cycles(spec: NetSpec, lanes: Sequence[int], active_inputs: int,
+                     spikes_per_step: Sequence[float]) -> dict:
+    """Cost model of DESIGN.md for one image.
+
+    ``cycles ≈ size + Σ_t Σ_l (events_l,t · G_l + G_l) + n_out``: loading the image, then per step
+    and layer one cycle per (event, group) and one per group for the neuron update, then sending the
+    counts. ``spikes_per_step[l]`` is the mean number of spikes of layer ``l`` per step (the events
+    of layer ``l + 1``).
+    """
+    per_layer = []
+    events = float(active_inputs)
+    for index, (layer, p) in enumerate(zip(spec.layers, lanes)):
+        g = groups(layer.n_out, p)
+        per_step = events * g + g
+        per_layer.append({"layer": layer.name, "lanes": p, "groups": g, "events_per_step": events,
+                          "cycles_per_step": per_step})
+        events = float(spikes_per_step[index])
+    compute = spec.timesteps * sum(entry["cycles_per_step"] for entry in per_layer)
+    return {"per_layer": per_layer, "load": spec.input.size, "readout": spec.n_out,
+            "total": spec.input.size + compute + spec.n_out}
