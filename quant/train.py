@@ -103,7 +103,8 @@ def train_digits(config: TrainConfig | None = None, data: Split | None = None,
     if progress:
         from tqdm import tqdm
 
-        bar = tqdm(total=config.epochs, desc="train", unit="epoch")
+        # disable=None: a bar on a terminal, nothing in CI logs (training takes seconds).
+        bar = tqdm(total=config.epochs, desc="train", unit="epoch", disable=None)
     for epoch in range(config.epochs):
         model.train()
         order = torch.randperm(len(xt), generator=generator)
