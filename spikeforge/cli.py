@@ -235,7 +235,11 @@ def main(argv=None) -> int:
     except SpikeforgeError as exc:
         from .flow import console
 
-        console.print(f"[bold red]error:[/bold red] {exc}", highlight=False)
+        from rich.markup import escape
+
+        # soft_wrap: one line however long, so the message can be grepped and pasted whole.
+        console.print(f"[bold red]error:[/bold red] {escape(str(exc))}", highlight=False,
+                      soft_wrap=True)
         return 2
     except KeyboardInterrupt:
         return 130
