@@ -1,0 +1,264 @@
+"""Board top: a UART bridge around a network component, for amaranth-boards platforms.
+
+Protocol (8N1, ``baud`` default 115200, host first)
+----------------------------------------------------
+
+1. The host sends one image: ``spec.input.size`` bytes, one byte per input value, index 0
+   first. Only the low ``spec.input.bits`` bits of each byte are used (values must be below
+   ``2 ** spec.input.bits``; the hardware does not check ``spec.input.max_value``).
+2. The board answers with ``spec.n_out`` bytes, the spike count of each output neuron, neuron 0
+   first (a count is at most ``spec.timesteps`` <= 255, so it fits a byte), then 4 bytes: the
+   latency of that image in clock cycles (the network's ``cycles``), little-endian.
+3. The host waits for the whole answer (``n_out + 4`` bytes) before it sends the next image.
+
+There is no framing byte and no checksum: the host resynchronizes by resetting the board (or
+by sending nothing for a while and counting bytes again). Bytes that the network does not take
+within one UART character time are dropped (the receiver holds a single byte while the next one
+arrives); the network accepts a whole image while it is idle, so rule 3 keeps this from happening.
+
+The network is any :class:`amaranth.lib.wiring.Component` with this signature (that of
+``spikeforge.hdl.network.NetworkTop``):
+
+- ``input``: ``In(stream.Signature(unsigned(spec.input.bits)))``, the image's values;
+- ``output``: ``Out(stream.Signature(unsigned(count_bits(spec))))``, the counts;
+- ``done``: ``Out(1)``, a one-cycle pulse with or after the last count of an image;
+- ``cycles``: ``Out(n)``, ``n <= 32``, the latency of the latest image, valid from the cycle
+  after ``done`` until the next image starts.
+
+LEDs (where the board has them): LED 0 is lit from the first byte of an image until the last
+byte of its answer has been sent; LED 1 toggles at every ``done``.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Elaboratable, Module, Signal
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from ..bounds import count_bits
+from ..errors import BuildError
+from ..netspec import NetSpec
+from .uart import UARTReceiver, UARTTransmitter, divisor_for
+
+#: Bytes of the latency word sent after the counts.
+CYCLES_BYTES = 4
+
+#: Default UART speed of the board bridge.
+DEFAULT_BAUD = 115200
+
+
+def _member(network, name: str, flow, where: str):
+    members = network.signature.members
+    if name not in members:
+        raise BuildError("network component lacks a port", f"{where}.{name}",
+                         f"a member '{name}' ({flow.name}put)", f"members {sorted(members)}")
+    member = members[name]
+    if member.flow != flow:
+        raise BuildError("network port has the wrong direction", f"{where}.{name}",
+                         f"{flow.name}", f"{member.flow.name}")
+    return getattr(network, name)
+
+
+def check_network(network, spec: NetSpec) -> None:
+    """Check that ``network`` has the stream signature the bridge drives, for ``spec``.
+
+    Raises
+    ------
+    BuildError
+        Naming the port or NetSpec field that does not fit a byte-wide UART bridge: input values
+        wider than 8 bits, counts wider than 8 bits, a missing or mistyped port.
+    """
+    where = f"network {type(network).__name__}"
+    if spec.input.bits > 8:
+        raise BuildError("input values do not fit one UART byte", "netspec:input.bits",
+                         "at most 8 bits (one byte per input value)", f"{spec.input.bits} bits",
+                         hint="quantize the input to 8 bits or fewer")
+    if count_bits(spec) > 8:
+        raise BuildError("spike counts do not fit one UART byte", "netspec:timesteps",
+                         "at most 255 time steps", str(spec.timesteps))
+    if not isinstance(network, wiring.Component):
+        raise BuildError("network is not an Amaranth component", where,
+                         "an amaranth.lib.wiring.Component", type(network).__name__)
+    inp = _member(network, "input", In, where)
+    out = _member(network, "output", Out, where)
+    done = _member(network, "done", Out, where)
+    cycles = _member(network, "cycles", Out, where)
+    for name, port in (("input", inp), ("output", out)):
+        if not all(hasattr(port, attr) for attr in ("payload", "valid", "ready")):
+            raise BuildError("network port is not a stream", f"{where}.{name}",
+                             "payload, valid and ready", f"{port!r}")
+    if inp.payload.shape().width != spec.input.bits:
+        raise BuildError("network input width differs from the NetSpec", f"{where}.input.payload",
+                         f"{spec.input.bits} bits (netspec:input.bits)",
+                         f"{inp.payload.shape().width} bits")
+    if out.payload.shape().width > 8:
+        raise BuildError("network counts do not fit one UART byte", f"{where}.output.payload",
+                         "at most 8 bits", f"{out.payload.shape().width} bits")
+    if len(done) != 1:
+        raise BuildError("network done is not one bit", f"{where}.done", "1 bit", f"{len(done)} bits")
+    if not 1 <= len(cycles) <= 8 * CYCLES_BYTES:
+        raise BuildError("network cycle counter does not fit the answer", f"{where}.cycles",
+                         f"1 to {8 * CYCLES_BYTES} bits", f"{len(cycles)} bits")
+
+
+class UARTBridge(wiring.Component):
+    """The protocol of this module between a serial line and a network, board-independent.
+
+    Parameters
+    ----------
+    network : wiring.Component
+        The network (see the module docstring for its signature); it becomes a submodule.
+    spec : NetSpec
+        Its NetSpec: image size, number of counts, widths.
+    divisor : int
+        Clock cycles per UART bit (see :func:`spikeforge.boards.uart.divisor_for`).
+
+    Attributes
+    ----------
+    rx : In(1)
+        Serial line from the host.
+    tx : Out(1)
+        Serial line to the host.
+    busy : Out(1)
+        High from the first byte of an image to the end of its answer's last frame.
+    done : Out(1)
+        The network's ``done`` pulse.
+    rx_error : Out(1)
+        Pulse on a UART framing error or overrun (a byte was lost).
+
+    Raises
+    ------
+    BuildError
+        From :func:`check_network`.
+    """
+
+    def __init__(self, network, spec: NetSpec, divisor: int):
+        check_network(network, spec)
+        self.network = network
+        self.spec = spec
+        self.divisor = divisor
+        super().__init__({
+            "rx": In(1, init=1),
+            "tx": Out(1, init=1),
+            "busy": Out(1),
+            "done": Out(1),
+            "rx_error": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        net = self.network
+        n_out = self.spec.n_out
+        m.submodules.network = net
+        m.submodules.uart_rx = rx = UARTReceiver(self.divisor)
+        m.submodules.uart_tx = tx = UARTTransmitter(self.divisor)
+
+        m.d.comb += [rx.rx.eq(self.rx), self.tx.eq(tx.tx), self.done.eq(net.done),
+                     self.rx_error.eq(rx.error | rx.overrun)]
+
+        # Input: one byte per value, low bits only.
+        m.d.comb += [net.input.payload.eq(rx.stream.payload[:self.spec.input.bits]),
+                     net.input.valid.eq(rx.stream.valid),
+                     rx.stream.ready.eq(net.input.ready)]
+
+        # Output: the n_out counts, then the latency word. Counting the counts (rather than
+        # trusting when done comes) keeps the order right whether done comes with the last
+        # count or later.
+        sent_counts = Signal(range(n_out + 1))
+        done_seen = Signal()
+        latency = Signal(8 * CYCLES_BYTES)
+        byte_index = Signal(range(CYCLES_BYTES))
+        answering = Signal()
+
+        with m.FSM():
+            with m.State("COUNTS"):
+                m.d.comb += [tx.stream.payload.eq(net.output.payload),
+                             tx.stream.valid.eq(net.output.valid & (sent_counts != n_out)),
+                             net.output.ready.eq(tx.stream.ready & (sent_counts != n_out))]
+                with m.If(net.output.valid & net.output.ready):
+                    m.d.sync += sent_counts.eq(sent_counts + 1)
+                with m.If(done_seen & (sent_counts == n_out)):
+                    # At least one cycle after done: the network's cycles is up to date.
+                    m.d.sync += [latency.eq(net.cycles), byte_index.eq(0), sent_counts.eq(0),
+                                 done_seen.eq(0)]
+                    m.next = "CYCLES"
+            with m.State("CYCLES"):
+                m.d.comb += [tx.stream.payload.eq(latency.word_select(byte_index, 8)),
+                             tx.stream.valid.eq(1)]
+                with m.If(tx.stream.ready):
+                    m.d.sync += byte_index.eq(byte_index + 1)
+                    with m.If(byte_index == CYCLES_BYTES - 1):
+                        m.d.sync += answering.eq(0)
+                        m.next = "COUNTS"
+        # After the FSM, so a done is never lost to the clear above.
+        with m.If(net.done):
+            m.d.sync += done_seen.eq(1)
+        with m.If(rx.stream.valid & rx.stream.ready):
+            m.d.sync += answering.eq(1)
+        m.d.comb += self.busy.eq(answering | tx.busy)
+        return m
+
+
+class BoardTop(Elaboratable):
+    """Top level for an amaranth-boards platform: UART pins, LEDs, default clock.
+
+    Parameters
+    ----------
+    network : wiring.Component
+        The network (see the module docstring for the signature it must have).
+    spec : NetSpec
+        Its NetSpec.
+    baud : int
+        UART speed; the divisor comes from the platform's default clock (12 MHz on iCEBreaker:
+        104 cycles per bit at 115200 baud).
+
+    Raises
+    ------
+    BuildError
+        If the network does not fit the bridge (:func:`check_network`), or, at elaboration, the
+        platform has no ``uart`` resource or its clock cannot make ``baud``.
+    """
+
+    def __init__(self, network, spec: NetSpec, baud: int = DEFAULT_BAUD):
+        check_network(network, spec)
+        if not isinstance(baud, int) or baud <= 0:
+            raise BuildError("UART baud rate is not a positive integer", "BoardTop(baud=...)",
+                             "e.g. 115200", repr(baud))
+        self.network = network
+        self.spec = spec
+        self.baud = baud
+        self.divisor = None  # known once elaborated on a platform
+
+    def elaborate(self, platform):
+        if platform is None:
+            raise BuildError("BoardTop needs a board platform", "BoardTop.elaborate",
+                             "an amaranth-boards platform", "None",
+                             hint="simulate UARTBridge instead")
+        board = type(platform).__name__
+        try:
+            self.divisor = divisor_for(platform.default_clk_frequency, self.baud)
+        except ValueError as exc:
+            raise BuildError("UART baud rate not reachable", f"{board} default clock",
+                             "a clock within 2 % of a multiple of the baud rate", str(exc)) from None
+        try:
+            uart = platform.request("uart", 0)
+        except Exception as exc:  # amaranth.build.ResourceError; any failure means no UART here
+            raise BuildError("board has no UART resource", board, "a resource 'uart' 0",
+                             str(exc)) from None
+
+        m = Module()
+        m.submodules.bridge = bridge = UARTBridge(self.network, self.spec, self.divisor)
+        m.d.comb += [bridge.rx.eq(uart.rx.i), uart.tx.o.eq(bridge.tx)]
+
+        leds = []
+        for index in range(2):
+            try:
+                leds.append(platform.request("led", index))
+            except Exception:  # fewer LEDs: show what we can
+                break
+        toggle = Signal()
+        with m.If(bridge.done):
+            m.d.sync += toggle.eq(~toggle)
+        for led, value in zip(leds, (bridge.busy, toggle)):
+            m.d.comb += led.o.eq(value)
+        return m
