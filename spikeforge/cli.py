@@ -57,7 +57,8 @@ def cmd_sim(args) -> int:
 
     with stage(f"co-simulate {args.images} images on {args.simulator}"):
         report = sim_stage(Path(args.netspec), _out(args), images=args.images,
-                           simulator=args.simulator, lanes=args.lanes, seed=args.seed)
+                           simulator=args.simulator, lanes=args.lanes, seed=args.seed,
+                           verilog=args.verilog)
     console.print(f"{report['images']} images bit-exact against the golden model on "
                   f"{report['simulator']}; mean {report['cycles_mean']:.0f} cycles per image")
     return 0
@@ -90,7 +91,8 @@ def cmd_demo(args) -> int:
         design = compile_stage(netspec_path, out, args.lanes)
     console.rule(f"4/5 co-simulate {args.images} images on Verilator (cocotb)")
     with stage("co-simulation"):
-        cosim = sim_stage(netspec_path, out, images=args.images, lanes=args.lanes, seed=args.seed)
+        cosim = sim_stage(netspec_path, out, images=args.images, lanes=args.lanes, seed=args.seed,
+                          verilog=Path(design["verilog"]))
     build = None
     if not args.skip_build:
         console.rule(f"5/5 build for {args.board} (yosys + nextpnr)")
@@ -206,6 +208,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_lanes(p)
     p.add_argument("--images", type=int, default=50, help="held-out images to simulate (default 50)")
     p.add_argument("--simulator", default="verilator", choices=["verilator", "icarus"])
+    p.add_argument("--verilog", help="Verilog to check (default: generate it from the NetSpec)")
     p.add_argument("--seed", type=int, default=0)
 
     p = add("build", cmd_build, "synthesize, place and route for a board; report resources and Fmax")

@@ -135,17 +135,25 @@ def held_out_images(count: int, seed: int = 0):
 
 
 def sim_stage(netspec_path: Path, out: Path, images: int = 50, simulator: str = "verilator",
-              lanes: str | None = None, seed: int = 0) -> dict:
-    """Co-simulate test images on the generated Verilog; every count must equal the golden one."""
+              lanes: str | None = None, seed: int = 0, verilog: Path | None = None) -> dict:
+    """Co-simulate held-out images on Verilog of the NetSpec; every count must equal the golden one.
+
+    Without ``verilog`` the Verilog is generated afresh from the NetSpec and lanes (as ``compile``
+    does), so a stale file from other lanes can never be checked by mistake.
+    """
     from .cosim import run_cosim
     from .cosim.runner import require_simulator
 
     require_simulator(simulator)  # fail before any work when the simulator is missing
     x, ids = held_out_images(images, seed)
     spec = netspec_io.load(netspec_path)
-    verilog_path = out / VERILOG_NAME
-    if not verilog_path.exists():
-        compile_stage(netspec_path, out, lanes, lint=False)
+    if verilog is None:
+        verilog_path = Path(compile_stage(netspec_path, out, lanes, lint=False)["verilog"])
+    else:
+        verilog_path = Path(verilog)
+        if not verilog_path.is_file():
+            raise SpikeforgeError("Verilog file not found", "--verilog", "an existing file",
+                                  str(verilog_path))
     from .hdl.verilog import describe
 
     predicted = describe(spec, parse_lanes(lanes, spec)).get("predicted_cycles_max")
