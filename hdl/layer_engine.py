@@ -160,15 +160,17 @@ class LayerEngine(wiring.Component):
         last_step = step == self.timesteps - 1
         new_word = []
         spikes = []
+        if wbits == 1:
+            # Binary weights: every lane adds or subtracts the same scale × value, computed once.
+            magnitude = Signal(signed(sbits), name="scaled_value")
+            m.d.comb += magnitude.eq(layer.scale if self.value_bits == 1 else stage1_value * layer.scale)
         for lane in range(lanes):
             v = v_rd.data[lane * sbits:(lane + 1) * sbits].as_signed()
-            # Accumulate: binary weights add or subtract the scale, others multiply.
             if wbits == 1:
-                bit = w_rd.data[lane]
-                weight = Mux(bit, Const(layer.scale, signed(sbits)), Const(-layer.scale, signed(sbits)))
+                product = Mux(w_rd.data[lane], magnitude, -magnitude)
             else:
                 weight = w_rd.data[lane * wbits:(lane + 1) * wbits].as_signed()
-            product = weight if self.value_bits == 1 else weight * stage1_value
+                product = weight if self.value_bits == 1 else weight * stage1_value
             accumulated = Signal(signed(sbits), name=f"acc_{lane}")
             m.d.comb += accumulated.eq(v + product)
             # Update: V + bias, clamp where the bounds allow saturation, fire, reset.
