@@ -31,8 +31,9 @@ byte of its answer has been sent; LED 1 toggles at every ``done``.
 
 from __future__ import annotations
 
+from amaranth.build import ResourceError
 from amaranth.hdl import Elaboratable, Module, Signal
-from amaranth.lib import wiring
+from amaranth.lib import io, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..bounds import count_bits
@@ -241,24 +242,25 @@ class BoardTop(Elaboratable):
             raise BuildError("UART baud rate not reachable", f"{board} default clock",
                              "a clock within 2 % of a multiple of the baud rate", str(exc)) from None
         try:
-            uart = platform.request("uart", 0)
-        except Exception as exc:  # amaranth.build.ResourceError; any failure means no UART here
+            uart = platform.request("uart", 0, dir="-")
+        except ResourceError as exc:
             raise BuildError("board has no UART resource", board, "a resource 'uart' 0",
                              str(exc)) from None
 
         m = Module()
         m.submodules.bridge = bridge = UARTBridge(self.network, self.spec, self.divisor)
-        m.d.comb += [bridge.rx.eq(uart.rx.i), uart.tx.o.eq(bridge.tx)]
+        m.submodules.rx_buffer = rx_buffer = io.Buffer("i", uart.rx)
+        m.submodules.tx_buffer = tx_buffer = io.Buffer("o", uart.tx)
+        m.d.comb += [bridge.rx.eq(rx_buffer.i), tx_buffer.o.eq(bridge.tx)]
 
-        leds = []
-        for index in range(2):
-            try:
-                leds.append(platform.request("led", index))
-            except Exception:  # fewer LEDs: show what we can
-                break
         toggle = Signal()
         with m.If(bridge.done):
             m.d.sync += toggle.eq(~toggle)
-        for led, value in zip(leds, (bridge.busy, toggle)):
-            m.d.comb += led.o.eq(value)
+        for index, value in enumerate((bridge.busy, toggle)):
+            try:
+                led = platform.request("led", index, dir="-")
+            except ResourceError:  # fewer LEDs: show what we can
+                break
+            m.submodules[f"led_{index}_buffer"] = buffer = io.Buffer("o", led)
+            m.d.comb += buffer.o.eq(value)
         return m

@@ -122,7 +122,7 @@ def _fit_error(board: Board, log) -> BuildError | None:
         others = "; ".join(f"{t} {v.used}/{v.available}" for t, v in over[1:])
         return BuildError("design does not fit the device", where,
                           f"at most {u.available} {cell_type} ({what})",
-                          f"{u.used} {cell_type} used ({u.percent:.0f} %)"
+                          f"{u.used} {cell_type} used ({int(u.percent)} %)"
                           + (f"; also over: {others}" if others else ""),
                           hint="use fewer lanes, a smaller network or a larger board")
     if log.unplaced:

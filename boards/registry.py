@@ -102,6 +102,6 @@ def get_board(name: str) -> Board:
     """
     key = str(name).strip().lower().replace("_", "-")
     if key not in BOARDS:
-        raise BuildError("unknown board", f"board {name!r}", f"one of {', '.join(known_boards())}",
-                         repr(name))
+        raise BuildError(f"unknown board {name!r}", "board name",
+                         f"one of {', '.join(known_boards())}", repr(name))
     return BOARDS[key]

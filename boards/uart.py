@@ -104,8 +104,9 @@ class UARTReceiver(wiring.Component):
         with m.FSM():
             with m.State("IDLE"):
                 with m.If(~line):
-                    # Sample in the middle of each bit: half a bit from the start edge.
-                    m.d.sync += timer.eq(divisor // 2 - 1)
+                    # Sample in the middle of each bit: half a bit from the start edge, less
+                    # the ~3 cycles the synchronizer and this state took to see it.
+                    m.d.sync += timer.eq(max(divisor // 2 - 3, 0))
                     m.next = "START"
             with m.State("START"):
                 with m.If(timer != 0):
