@@ -263,7 +263,8 @@ def make_report(*, board, family: str, utilisation: dict[str, Utilisation],
         return u.used if u else 0
 
     available = {key: utilisation[t].available for key, t in types.items() if t in utilisation}
-    available.setdefault("ffs", available.get("lcs", board.ffs))
+    for key, value in board.resources.items():  # types this device lacks (no DSPs on HX) or
+        available.setdefault(key, value)        # nextpnr does not count (FFs) come from the registry
     slowest = min(clocks.values(), key=lambda c: c.fmax_mhz / c.target_mhz, default=None)
     return BuildReport(
         board=board.name, device=board.device, package=board.package,
