@@ -32,7 +32,7 @@ byte of its answer has been sent; LED 1 toggles at every ``done``.
 from __future__ import annotations
 
 from amaranth.build import ResourceError
-from amaranth.hdl import Elaboratable, Module, Signal
+from amaranth.hdl import Elaboratable, Module, Mux, Signal
 from amaranth.lib import io, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -169,29 +169,30 @@ class UARTBridge(wiring.Component):
         done_seen = Signal()
         latency = Signal(8 * CYCLES_BYTES)
         byte_index = Signal(range(CYCLES_BYTES))
+        sending_latency = Signal()
         answering = Signal()
 
-        with m.FSM():
-            with m.State("COUNTS"):
-                m.d.comb += [tx.stream.payload.eq(net.output.payload),
-                             tx.stream.valid.eq(net.output.valid & (sent_counts != n_out)),
-                             net.output.ready.eq(tx.stream.ready & (sent_counts != n_out))]
-                with m.If(net.output.valid & net.output.ready):
-                    m.d.sync += sent_counts.eq(sent_counts + 1)
-                with m.If(done_seen & (sent_counts == n_out)):
-                    # At least one cycle after done: the network's cycles is up to date.
-                    m.d.sync += [latency.eq(net.cycles), byte_index.eq(0), sent_counts.eq(0),
-                                 done_seen.eq(0)]
-                    m.next = "CYCLES"
-            with m.State("CYCLES"):
-                m.d.comb += [tx.stream.payload.eq(latency.word_select(byte_index, 8)),
-                             tx.stream.valid.eq(1)]
-                with m.If(tx.stream.ready):
-                    m.d.sync += byte_index.eq(byte_index + 1)
-                    with m.If(byte_index == CYCLES_BYTES - 1):
-                        m.d.sync += answering.eq(0)
-                        m.next = "COUNTS"
-        # After the FSM, so a done is never lost to the clear above.
+        # The transmitter's inputs are plain expressions, not assignments inside branches: those
+        # become Verilog always @* blocks that Icarus may leave at X at time 0 (a duplicated byte).
+        counts_open = sent_counts != n_out
+        m.d.comb += [
+            tx.stream.payload.eq(Mux(sending_latency, latency.word_select(byte_index, 8),
+                                     net.output.payload)),
+            tx.stream.valid.eq(Mux(sending_latency, 1, net.output.valid & counts_open)),
+            net.output.ready.eq(~sending_latency & tx.stream.ready & counts_open),
+        ]
+        with m.If(~sending_latency):
+            with m.If(net.output.valid & net.output.ready):
+                m.d.sync += sent_counts.eq(sent_counts + 1)
+            with m.If(done_seen & ~counts_open):
+                # At least one cycle after done: the network's cycles is up to date.
+                m.d.sync += [latency.eq(net.cycles), byte_index.eq(0), sent_counts.eq(0),
+                             done_seen.eq(0), sending_latency.eq(1)]
+        with m.Elif(tx.stream.ready):
+            m.d.sync += byte_index.eq(byte_index + 1)
+            with m.If(byte_index == CYCLES_BYTES - 1):
+                m.d.sync += [answering.eq(0), sending_latency.eq(0)]
+        # After the clear above, so a done is never lost.
         with m.If(net.done):
             m.d.sync += done_seen.eq(1)
         with m.If(rx.stream.valid & rx.stream.ready):

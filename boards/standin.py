@@ -75,9 +75,9 @@ class SumNetwork(wiring.Component):
         with m.If(running):
             m.d.sync += counter.eq(counter + 1)
 
-        with m.FSM():
+        value = sums[sent]
+        with m.FSM() as fsm:
             with m.State("LOAD"):
-                m.d.comb += self.input.ready.eq(1)
                 with m.If(self.input.valid):
                     m.d.sync += [sums[lane].eq(sums[lane] + self.input.payload),
                                  lane.eq(Mux(lane == n_out - 1, 0, lane + 1)),
@@ -88,15 +88,18 @@ class SumNetwork(wiring.Component):
                         m.d.sync += sent.eq(0)
                         m.next = "SEND"
             with m.State("SEND"):
-                value = sums[sent]
-                m.d.comb += [self.output.payload.eq(Mux(value > steps, steps, value)),
-                             self.output.valid.eq(1)]
                 with m.If(self.output.ready):
                     m.d.sync += sent.eq(sent + 1)
                     with m.If(sent == n_out - 1):
-                        m.d.comb += self.done.eq(1)
                         m.d.sync += [self.cycles.eq(counter + 1), running.eq(0), received.eq(0),
                                      lane.eq(0)]
                         m.d.sync += [s.eq(0) for s in sums]
                         m.next = "LOAD"
+        # Outputs as plain expressions (Verilog continuous assigns; see boards.uart).
+        m.d.comb += [
+            self.input.ready.eq(fsm.ongoing("LOAD")),
+            self.output.valid.eq(fsm.ongoing("SEND")),
+            self.output.payload.eq(Mux(value > steps, steps, value)),
+            self.done.eq(fsm.ongoing("SEND") & self.output.ready & (sent == n_out - 1)),
+        ]
         return m

@@ -101,7 +101,7 @@ class UARTReceiver(wiring.Component):
         with m.If(self.stream.valid & self.stream.ready):
             m.d.sync += self.stream.valid.eq(0)
 
-        with m.FSM():
+        with m.FSM() as fsm:
             with m.State("IDLE"):
                 with m.If(~line):
                     # Sample in the middle of each bit: half a bit from the start edge, less
@@ -128,18 +128,21 @@ class UARTReceiver(wiring.Component):
                 with m.If(timer != 0):
                     m.d.sync += timer.eq(timer - 1)
                 with m.Elif(line):
-                    with m.If(self.stream.valid & ~self.stream.ready):
-                        m.d.comb += self.overrun.eq(1)
-                    with m.Else():
+                    with m.If(~(self.stream.valid & ~self.stream.ready)):
                         m.d.sync += [self.stream.payload.eq(shift), self.stream.valid.eq(1)]
                     # Back to IDLE at mid stop bit, so the next start edge is seen in time.
                     m.next = "IDLE"
                 with m.Else():
-                    m.d.comb += self.error.eq(1)
                     m.next = "BREAK"
             with m.State("BREAK"):
                 with m.If(line):
                     m.next = "IDLE"
+        # Outputs as plain expressions (continuous assigns in Verilog): a comb output assigned
+        # inside an FSM branch becomes an always @* block that Icarus may leave at X until an
+        # input changes.
+        stop_sample = fsm.ongoing("STOP") & (timer == 0)
+        m.d.comb += [self.error.eq(stop_sample & ~line),
+                     self.overrun.eq(stop_sample & line & self.stream.valid & ~self.stream.ready)]
         return m
 
 
@@ -182,9 +185,10 @@ class UARTTransmitter(wiring.Component):
         remaining = Signal(range(11))
         timer = Signal(range(divisor))
 
-        m.d.comb += [self.tx.eq(frame[0]), self.busy.eq(remaining != 0)]
+        # ready is a plain expression (see UARTReceiver: no comb outputs inside branches).
+        m.d.comb += [self.tx.eq(frame[0]), self.busy.eq(remaining != 0),
+                     self.stream.ready.eq(remaining == 0)]
         with m.If(remaining == 0):
-            m.d.comb += self.stream.ready.eq(1)
             with m.If(self.stream.valid):
                 m.d.sync += [frame.eq(Cat(Const(0, 1), self.stream.payload, Const(1, 1))),
                              remaining.eq(10), timer.eq(divisor - 1)]
