@@ -1,17 +1,18 @@
 """Boards: UART board tops around a network, yosys/nextpnr builds and their reports.
 
 - :mod:`.uart`: 8N1 UART receiver and transmitter with stream interfaces;
-- :mod:`.board_top`: the host protocol (:class:`UARTBridge`) and the board top (:class:`BoardTop`);
+- :mod:`.board_top`: the host protocol (:class:`UARTBridge`, and :func:`image_bytes`,
+  :func:`parse_answer` for the host side) and the board top (:class:`BoardTop`);
 - :mod:`.registry`: known boards and their devices;
 - :mod:`.build`: :func:`build`, synthesis, place and route and bitstream with the YoWASP tools;
 - :mod:`.report`: parsing of the tools' reports into a :class:`BuildReport`;
 - :mod:`.standin`: a trivial network with the NetworkTop signature, for bring-up and tests.
 """
 
-from .board_top import BoardTop, UARTBridge
+from .board_top import BoardTop, UARTBridge, answer_length, image_bytes, parse_answer
 from .build import build, check_tools
 from .registry import BOARDS, get_board, known_boards
 from .report import BuildReport
 
-__all__ = ["BOARDS", "BoardTop", "BuildReport", "UARTBridge", "build", "check_tools", "get_board",
-           "known_boards"]
+__all__ = ["BOARDS", "BoardTop", "BuildReport", "UARTBridge", "answer_length", "build",
+           "check_tools", "get_board", "image_bytes", "known_boards", "parse_answer"]

@@ -265,3 +265,46 @@ class BoardTop(Elaboratable):
             m.submodules[f"led_{index}_buffer"] = buffer = io.Buffer("o", led)
             m.d.comb += buffer.o.eq(value)
         return m
+
+
+# ---- host side of the protocol ----------------------------------------------------------------
+
+def image_bytes(spec: NetSpec, values) -> bytes:
+    """The bytes a host sends for one image (one byte per value, index 0 first).
+
+    Raises
+    ------
+    BuildError
+        If the image has the wrong length or a value does not fit ``spec.input.bits``.
+    """
+    values = [int(v) for v in values]
+    if len(values) != spec.input.size:
+        raise BuildError("image has the wrong number of values", "host image",
+                         f"{spec.input.size} values (netspec:input.size)", f"{len(values)} values")
+    limit = (1 << min(spec.input.bits, 8)) - 1
+    for index, value in enumerate(values):
+        if not 0 <= value <= limit:
+            raise BuildError("input value does not fit its width", f"host image[{index}]",
+                             f"an integer in [0, {limit}]", str(value))
+    return bytes(values)
+
+
+def answer_length(spec: NetSpec) -> int:
+    """Bytes of the board's answer to one image: the counts, then the latency word."""
+    return spec.n_out + CYCLES_BYTES
+
+
+def parse_answer(spec: NetSpec, data: bytes) -> tuple[list[int], int]:
+    """Split the board's answer into ``(counts, cycles)``.
+
+    Raises
+    ------
+    BuildError
+        If ``data`` is not exactly :func:`answer_length` bytes.
+    """
+    data = bytes(data)
+    if len(data) != answer_length(spec):
+        raise BuildError("board answer has the wrong length", "host answer",
+                         f"{answer_length(spec)} bytes ({spec.n_out} counts + {CYCLES_BYTES})",
+                         f"{len(data)} bytes")
+    return list(data[:spec.n_out]), int.from_bytes(data[spec.n_out:], "little")

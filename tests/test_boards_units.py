@@ -18,7 +18,8 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.sim import Simulator
 
-from spikeforge.boards.board_top import CYCLES_BYTES, BoardTop, UARTBridge, check_network
+from spikeforge.boards.board_top import (BoardTop, UARTBridge, answer_length, check_network,
+                                         image_bytes, parse_answer)
 from spikeforge.boards.build import _fit_error, build, check_tools
 from spikeforge.boards.registry import BOARDS, get_board, known_boards
 from spikeforge.boards.report import (count_ffs, make_report, parse_nextpnr_log,
@@ -248,9 +249,11 @@ def run_bridge(bridge, images, answer_len, checks=None):
     return answers
 
 
-def split_answer(answer, n_out):
-    counts, latency = answer[:n_out], answer[n_out:]
-    return counts, int.from_bytes(bytes(latency), "little")
+def host_exchange(spec, bridge, images):
+    """Run images through the bridge as a host would, with the host-side protocol helpers."""
+    sent = [list(image_bytes(spec, image)) for image in images]
+    return [(parse_answer(spec, bytes(answer)), cycles)
+            for answer, cycles in run_bridge(bridge, sent, answer_length(spec))]
 
 
 def test_bridge_protocol_with_standin_network():
@@ -258,9 +261,8 @@ def test_bridge_protocol_with_standin_network():
     bridge = UARTBridge(SumNetwork(spec), spec, DIV)
     images = [[(7 * i + 3 * k) % 32 for i in range(spec.input.size)] for k in range(3)]
     images.append([31] * spec.input.size)  # saturating counts
-    answers = run_bridge(bridge, images, spec.n_out + CYCLES_BYTES)
-    for image, (answer, cycles_now) in zip(images, answers):
-        counts, latency = split_answer(answer, spec.n_out)
+    answers = host_exchange(spec, bridge, images)
+    for image, ((counts, latency), cycles_now) in zip(images, answers):
         assert counts == standin_counts(spec, image)
         assert latency == cycles_now
         # The bridge paces the network: one value per character, one count per character.
@@ -277,11 +279,24 @@ def test_bridge_protocol_with_real_network_matches_golden():
     images = rng.integers(0, 32, (2, spec.input.size))
     expected = golden.run(spec, images).counts
     bridge = UARTBridge(network_mod.NetworkTop(spec), spec, DIV)
-    answers = run_bridge(bridge, images.tolist(), spec.n_out + CYCLES_BYTES)
-    for want, (answer, cycles_now) in zip(expected, answers):
-        counts, latency = split_answer(answer, spec.n_out)
+    answers = host_exchange(spec, bridge, images.tolist())
+    for want, ((counts, latency), cycles_now) in zip(expected, answers):
         assert counts == [int(c) for c in want]
         assert latency == cycles_now > 0
+
+
+def test_host_protocol_helpers():
+    spec = small_spec()
+    assert image_bytes(spec, range(12)) == bytes(range(12))
+    assert answer_length(spec) == spec.n_out + 4
+    assert parse_answer(spec, bytes([1, 2, 3, 0x10, 0x27, 0, 0])) == ([1, 2, 3], 10000)
+    with pytest.raises(BuildError, match=r"input value does not fit its width at host image\[2\]: "
+                                         r"expected an integer in \[0, 31\], found 32"):
+        image_bytes(spec, [0, 0, 32] + [0] * 9)
+    with pytest.raises(BuildError, match="expected 12 values"):
+        image_bytes(spec, [0] * 11)
+    with pytest.raises(BuildError, match="expected 7 bytes"):
+        parse_answer(spec, b"\0" * 6)
 
 
 class _Stub(wiring.Component):
