@@ -15,7 +15,11 @@ import torch
 from spikeforge.bounds import analyse
 from spikeforge.netspec import NetSpec
 
-from .neurons import IFParams, if_step
+from spikeforge.schedule import FIRE, bistable_mode
+
+from .encoders import encode
+from .neurons import (IFParams, LeakParams, adaptive_step, bistable_fire, bistable_integrate,
+                      if_step, lif_step, mtlif_step)
 
 _FLOAT64_EXACT = 1 << 53
 
@@ -31,12 +35,13 @@ class GoldenResult:
     predictions : numpy.ndarray
         Class per image: the index of the largest count, the lowest index on ties.
     layer_spikes : numpy.ndarray
-        Total spikes per layer and time step over the batch, shape ``(layers, T)``.
+        Total spike values per layer and time step over the batch, shape ``(layers, T)`` (graded
+        MT-LIF spikes count with their value).
     accumulates : numpy.ndarray
         Synaptic accumulate operations per layer over the batch (one per active input event and
         target neuron); for a direct-coded first layer these are multiply-accumulates.
     trains : list of numpy.ndarray or None
-        With ``record=True``: per layer, spikes of shape ``(T, batch, n_out)`` (uint8).
+        With ``record=True``: per layer, spikes of shape ``(T, batch, n_out)`` (0..K).
     membranes : list of numpy.ndarray or None
         With ``record=True``: per layer, membranes after each step, shape ``(T, batch, n_out)``.
     """
@@ -59,15 +64,43 @@ def predict(counts: np.ndarray) -> np.ndarray:
     return np.argmax(counts, axis=1)
 
 
+def _step_function(layer, bounds, layer_index: int):
+    """The layer's integer neuron step as ``f(t, current, membrane) -> (spikes, membrane, integrated)``.
+
+    ``integrated`` is False in a bistable fire phase, where the layer takes no input (and so does
+    no synaptic operation).
+    """
+    neuron = layer.neuron
+    params = IFParams(neuron.threshold, neuron.reset, bounds.state_low, bounds.state_high)
+    leak_params = LeakParams(neuron.leak, neuron.leak_shift, neuron.leak_factor, neuron.frac_bits)
+    if neuron.kind == "if":
+        return lambda t, i, v: (*if_step(i, v, params), True)
+    if neuron.kind == "lif":
+        return lambda t, i, v: (*lif_step(i, v, params, leak_params), True)
+    if neuron.kind == "mtlif":
+        return lambda t, i, v: (*mtlif_step(i, v, params, leak_params, neuron.levels), True)
+    if neuron.kind == "adaptive":
+        return lambda t, i, v: (*adaptive_step(i, v, params, neuron.decay_table[t],
+                                               neuron.gain_table[t], neuron.frac_bits), True)
+    if neuron.kind == "bistable":
+        def bistable(t, i, v):
+            if bistable_mode(layer_index, t, neuron.phase) == FIRE:
+                return (*bistable_fire(v, params), False)
+            return (*bistable_integrate(i, v, params), True)
+        return bistable
+    raise ValueError(f"layer {layer.name}: unknown neuron kind {neuron.kind!r}")
+
+
 def run(spec: NetSpec, inputs, record: bool = False) -> GoldenResult:
-    """Run ``spec`` on a batch of encoded inputs, exactly.
+    """Run ``spec`` on a batch of inputs, exactly.
 
     Parameters
     ----------
     spec : NetSpec
         A validated NetSpec.
     inputs : array-like of int
-        Shape ``(batch, input.size)``, values in ``[0, input.max_value]``.
+        ``(batch, input.size)`` images with values in ``[0, input.max_value]``, encoded per the
+        NetSpec's encoding; for ``"events"`` already binned counts ``(batch, T, input.size)``.
     record : bool
         Also return every layer's spike trains and membranes (for debugging mismatches).
 
@@ -76,16 +109,9 @@ def run(spec: NetSpec, inputs, record: bool = False) -> GoldenResult:
     ValueError
         If the inputs have the wrong shape or values outside the declared input range.
     """
-    x = np.asarray(inputs)
-    if x.ndim != 2 or x.shape[1] != spec.input.size:
-        raise ValueError(f"golden inputs: expected shape (batch, {spec.input.size}), found {x.shape}")
-    if not np.issubdtype(x.dtype, np.integer):
-        raise ValueError(f"golden inputs: expected integers, found dtype {x.dtype}")
-    if x.size and (x.min() < 0 or x.max() > spec.input.value_max):
-        raise ValueError(f"golden inputs: expected values in [0, {spec.input.value_max}], "
-                         f"found [{x.min()}, {x.max()}]")
+    steps_in = encode(spec.input, inputs, spec.timesteps)
     bounds = analyse(spec)
-    batch, steps = x.shape[0], spec.timesteps
+    batch, steps = steps_in.shape[1], spec.timesteps
     layers = spec.layers
     weights, exact_float = [], []
     for layer, bound in zip(layers, bounds):
@@ -93,25 +119,26 @@ def run(spec: NetSpec, inputs, record: bool = False) -> GoldenResult:
         exact_float.append(magnitude < _FLOAT64_EXACT)
         w = torch.from_numpy(layer.effective_weights.T.copy())
         weights.append(w.to(torch.float64) if exact_float[-1] else w)
-    params = [IFParams(layer.neuron.threshold, layer.neuron.reset, b.state_low, b.state_high)
-              for layer, b in zip(layers, bounds)]
+    step_functions = [_step_function(layer, bound, index)
+                      for index, (layer, bound) in enumerate(zip(layers, bounds))]
     biases = [torch.from_numpy(layer.bias.astype(np.int64)) for layer in layers]
     membranes = [torch.zeros(batch, layer.n_out, dtype=torch.int64) for layer in layers]
     counts = torch.zeros(batch, layers[-1].n_out, dtype=torch.int64)
     layer_spikes = np.zeros((len(layers), steps), dtype=np.int64)
     accumulates = np.zeros(len(layers), dtype=np.int64)
-    trains = [np.zeros((steps, batch, layer.n_out), np.uint8) for layer in layers] if record else None
+    trains = [np.zeros((steps, batch, layer.n_out), np.int64) for layer in layers] if record else None
     mem_rec = [np.zeros((steps, batch, layer.n_out), np.int64) for layer in layers] if record else None
-    direct = torch.from_numpy(x.astype(np.int64))
     for t in range(steps):
-        activity = direct  # direct encoding: the same values every step
+        activity = steps_in[t]
         for index, layer in enumerate(layers):
-            accumulates[index] += int((activity != 0).sum()) * layer.n_out
             if exact_float[index]:
                 acc = torch.round(activity.to(torch.float64) @ weights[index]).to(torch.int64)
             else:
                 acc = activity @ weights[index]
-            spikes, membranes[index] = if_step(acc + biases[index], membranes[index], params[index])
+            spikes, membranes[index], integrated = step_functions[index](
+                t, acc + biases[index], membranes[index])
+            if integrated:
+                accumulates[index] += int((activity != 0).sum()) * layer.n_out
             layer_spikes[index, t] = int(spikes.sum())
             if record:
                 trains[index][t] = spikes.numpy()

@@ -1,7 +1,8 @@
 """Integer-exact neuron steps: pure functions ``step(current, state, params) -> (spikes, state)``.
 
 They operate on int64 tensors and hold no state of their own; the executor (or a module) keeps the
-membrane between calls. The hardware neuron arrays must agree with them bit for bit.
+membrane between calls. The hardware neuron arrays must agree with them bit for bit. Shifts are
+arithmetic (floor), as in the hardware; the equations are in ``docs/semantics.md``.
 """
 
 from __future__ import annotations
@@ -32,6 +33,45 @@ class IFParams:
     state_high: int = (1 << 31) - 1
 
 
+@dataclass(frozen=True)
+class LeakParams:
+    """Leak of LIF and MT-LIF neurons.
+
+    Attributes
+    ----------
+    kind : str
+        ``"none"``, ``"shift"`` (V − (V >> shift)) or ``"factor"`` ((factor · V) >> frac_bits).
+    """
+
+    kind: str = "none"
+    shift: int = 0
+    factor: int = 0
+    frac_bits: int = 0
+
+
+def _reset(v: torch.Tensor, spikes: torch.Tensor, threshold: int, reset: str) -> torch.Tensor:
+    if reset == "subtract":
+        return v - spikes * threshold
+    if reset == "zero":
+        return torch.where(spikes > 0, torch.zeros_like(v), v)
+    raise ValueError(f"unknown reset mode {reset!r}: expected 'subtract' or 'zero'")
+
+
+def _clamp(v: torch.Tensor, params: IFParams) -> torch.Tensor:
+    return torch.clamp(v, params.state_low, params.state_high)
+
+
+def leak(membrane: torch.Tensor, params: LeakParams) -> torch.Tensor:
+    """The leaked membrane: ``V − (V >> k)``, ``(λ·V) >> F`` or ``V``; shifts floor."""
+    if params.kind == "none":
+        return membrane
+    if params.kind == "shift":
+        return membrane - (membrane >> params.shift)
+    if params.kind == "factor":
+        return (params.factor * membrane) >> params.frac_bits
+    raise ValueError(f"unknown leak {params.kind!r}: expected 'none', 'shift' or 'factor'")
+
+
 def if_step(current: torch.Tensor, membrane: torch.Tensor, params: IFParams
             ) -> tuple[torch.Tensor, torch.Tensor]:
     """One time step of integrate-and-fire neurons.
@@ -52,12 +92,44 @@ def if_step(current: torch.Tensor, membrane: torch.Tensor, params: IFParams
     membrane : torch.Tensor
         Membrane after integration, firing and reset.
     """
-    v = torch.clamp(membrane + current, params.state_low, params.state_high)
+    v = _clamp(membrane + current, params)
     spikes = (v >= params.threshold).to(torch.int64)
-    if params.reset == "subtract":
-        v = v - spikes * params.threshold
-    elif params.reset == "zero":
-        v = v * (1 - spikes)
-    else:
-        raise ValueError(f"unknown reset mode {params.reset!r}: expected 'subtract' or 'zero'")
-    return spikes, v
+    return spikes, _reset(v, spikes, params.threshold, params.reset)
+
+
+def lif_step(current: torch.Tensor, membrane: torch.Tensor, params: IFParams,
+             leak_params: LeakParams) -> tuple[torch.Tensor, torch.Tensor]:
+    """Leaky integrate-and-fire: ``V ← clamp(leak(V) + I)``, then fire and reset as IF."""
+    return if_step(current, leak(membrane, leak_params), params)
+
+
+def mtlif_step(current: torch.Tensor, membrane: torch.Tensor, params: IFParams,
+               leak_params: LeakParams, levels: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Multi-threshold LIF: graded spike ``s = clamp(floor(V / θ), 0, K)``, ``V ← V − s·θ``.
+
+    Returns spikes in ``0..levels`` (carried on ``ceil(log2(K + 1))`` bits in hardware). With reset
+    ``"zero"`` a neuron that sent any spike restarts from 0.
+    """
+    v = _clamp(leak(membrane, leak_params) + current, params)
+    spikes = torch.clamp(torch.div(v, params.threshold, rounding_mode="floor"), 0, levels)
+    return spikes, _reset(v, spikes, params.threshold, params.reset)
+
+
+def bistable_integrate(current: torch.Tensor, membrane: torch.Tensor, params: IFParams
+                       ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Bistable IF in an integrate phase: accumulate, never fire."""
+    return torch.zeros_like(membrane), _clamp(membrane + current, params)
+
+
+def bistable_fire(membrane: torch.Tensor, params: IFParams) -> tuple[torch.Tensor, torch.Tensor]:
+    """Bistable IF in a fire phase: no input; ``s = V >= θ``, reset."""
+    spikes = (membrane >= params.threshold).to(torch.int64)
+    return spikes, _reset(membrane, spikes, params.threshold, params.reset)
+
+
+def adaptive_step(current: torch.Tensor, membrane: torch.Tensor, params: IFParams, decay: int,
+                  gain: int, frac_bits: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Adaptive neuron (ASNN): ``V ← clamp((λ_t·V) >> F + (γ_t·I) >> F)``; fires on ``V > θ`` (strict)."""
+    v = _clamp(((decay * membrane) >> frac_bits) + ((gain * current) >> frac_bits), params)
+    spikes = (v > params.threshold).to(torch.int64)
+    return spikes, _reset(v, spikes, params.threshold, params.reset)

@@ -68,39 +68,78 @@ class LayerBounds:
     sum_bits: int
 
 
-def layer_bounds(layer: LayerSpec, input_max: int, timesteps: int) -> LayerBounds:
-    """Worst-case ranges of one layer whose inputs lie in ``[0, input_max]``."""
+def _leak_interval(low: int, high: int, neuron, step: int) -> tuple[int, int]:
+    """Image of ``[low, high]`` under the neuron's leak at ``step`` (every leak is monotone)."""
+    if neuron.kind in ("lif", "mtlif") and neuron.leak == "shift":
+        return low - (low >> neuron.leak_shift), high - (high >> neuron.leak_shift)
+    if neuron.kind in ("lif", "mtlif") and neuron.leak == "factor":
+        return (neuron.leak_factor * low) >> neuron.frac_bits, (neuron.leak_factor * high) >> neuron.frac_bits
+    if neuron.kind == "adaptive":
+        decay = neuron.decay_table[step]
+        return (decay * low) >> neuron.frac_bits, (decay * high) >> neuron.frac_bits
+    return low, high
+
+
+def _fire_interval(low: int, high: int, neuron) -> tuple[int, int]:
+    """Range of V after firing and reset, for V in ``[low, high]``."""
+    theta = neuron.threshold
+    fire_at = theta + 1 if neuron.kind == "adaptive" else theta  # adaptive compares with >
+    lows, highs = [], []
+    if low < fire_at:  # some values stay below threshold and are kept
+        lows.append(low)
+        highs.append(min(high, fire_at - 1))
+    if high >= fire_at:  # some values fire and are reset
+        if neuron.reset == "zero":
+            lows.append(0)
+            highs.append(0)
+        elif neuron.kind == "mtlif" and neuron.levels > 1:
+            # V − s·θ with s = min(floor(V/θ), K): in [0, θ − 1] unless V exceeds (K + 1)·θ.
+            lows.append(0)
+            highs.append(max(theta - 1, high - neuron.levels * theta))
+        else:
+            lows.append(max(low, fire_at) - theta)
+            highs.append(high - theta)
+    return min(lows), max(highs)
+
+
+def layer_bounds(layer: LayerSpec, input_max: int, timesteps: int, layer_index: int = 0) -> LayerBounds:
+    """Worst-case ranges of one layer whose inputs lie in ``[0, input_max]``.
+
+    The reachable interval of ``V`` is iterated over the ``T`` steps with the neuron's own leak,
+    gain, firing rule and (for bistable layers) integrate/fire schedule.
+    """
+    from .schedule import FIRE, bistable_mode
+
+    neuron = layer.neuron
     weights = layer.effective_weights
     positive = np.clip(weights, 0, None).sum(axis=1) * input_max
     negative = np.clip(weights, None, 0).sum(axis=1) * input_max
     bias = layer.bias.astype(np.int64)
     acc_low, acc_high = int(min(0, negative.min())), int(max(0, positive.max()))
     cur_low, cur_high = int((negative + bias).min()), int((positive + bias).max())
-    theta = layer.neuron.threshold
-    bits = layer.neuron.state_bits
+    bits = neuron.state_bits
     state_low, state_high = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
-    # Iterate the reachable interval of V over T steps (V starts at 0).
-    v_low = v_high = 0
-    pre_low, pre_high = 0, 0
-    run_low, run_high = 0, 0  # V plus a partial accumulate, before the bias (hardware order)
-    for _ in range(timesteps):
-        s_low, s_high = v_low + cur_low, v_high + cur_high
+    v_low = v_high = 0  # V starts at 0
+    pre_low = pre_high = 0
+    run_low = run_high = 0  # V plus a partial accumulate, before the bias (hardware order)
+    for step in range(timesteps):
+        firing_only = neuron.kind == "bistable" and bistable_mode(layer_index, step, neuron.phase) == FIRE
+        if firing_only:
+            v_low, v_high = _fire_interval(v_low, v_high, neuron)
+            continue
+        lk_low, lk_high = _leak_interval(v_low, v_high, neuron, step)
+        i_low, i_high = cur_low, cur_high
+        if neuron.kind == "adaptive":
+            gain = neuron.gain_table[step]
+            i_low, i_high = (gain * cur_low) >> neuron.frac_bits, (gain * cur_high) >> neuron.frac_bits
+        s_low, s_high = lk_low + i_low, lk_high + i_high
         pre_low, pre_high = min(pre_low, s_low), max(pre_high, s_high)
-        run_low, run_high = min(run_low, v_low + acc_low), max(run_high, v_high + acc_high)
+        run_low, run_high = min(run_low, lk_low + acc_low), max(run_high, lk_high + acc_high)
         s_low, s_high = max(s_low, state_low), min(s_high, state_high)
-        lows, highs = [], []
-        if s_low <= theta - 1:  # some values stay below threshold and are kept
-            lows.append(s_low)
-            highs.append(min(s_high, theta - 1))
-        if s_high >= theta:  # some values fire and are reset
-            fired_low = max(s_low, theta)
-            if layer.neuron.reset == "subtract":
-                lows.append(fired_low - theta)
-                highs.append(s_high - theta)
-            else:
-                lows.append(0)
-                highs.append(0)
-        v_low, v_high = min(lows), max(highs)
+        if neuron.kind == "bistable":
+            v_low, v_high = s_low, s_high  # integrate phase: accumulate, never fire
+        else:
+            v_low, v_high = _fire_interval(s_low, s_high, neuron)
     saturates = pre_low < state_low or pre_high > state_high
     # Without saturation V + I never leaves [pre_low, pre_high]; with it, the stored V spans the
     # whole state range and the adder must hold that plus any current.
@@ -120,13 +159,13 @@ def layer_bounds(layer: LayerSpec, input_max: int, timesteps: int) -> LayerBound
 def analyse(spec: NetSpec) -> list[LayerBounds]:
     """Bounds of every layer of ``spec``, first to last."""
     result = []
-    input_max = spec.input.value_max
-    for layer in spec.layers:
-        result.append(layer_bounds(layer, input_max, spec.timesteps))
-        input_max = 1
+    input_max = spec.input.first_layer_max
+    for index, layer in enumerate(spec.layers):
+        result.append(layer_bounds(layer, input_max, spec.timesteps, index))
+        input_max = layer.neuron.spike_max
     return result
 
 
 def count_bits(spec: NetSpec) -> int:
-    """Unsigned width of a readout spike count (0..T)."""
-    return unsigned_bits(spec.timesteps)
+    """Unsigned width of a readout count: the last layer's spikes summed over T (0..T·K)."""
+    return unsigned_bits(spec.timesteps * spec.layers[-1].neuron.spike_max)

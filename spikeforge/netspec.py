@@ -31,10 +31,13 @@ from .errors import NetSpecError
 SCHEMA_VERSION = 1
 FORMAT_NAME = "spikeforge.netspec"
 
-ENCODINGS = ("direct",)
+ENCODINGS = ("direct", "rate", "latency", "hybrid", "events")
 LAYER_KINDS = ("linear",)
-NEURON_KINDS = ("if",)
+NEURON_KINDS = ("if", "lif", "mtlif", "bistable", "adaptive")
 RESET_MODES = ("subtract", "zero")
+LEAK_KINDS = ("none", "shift", "factor")
+MAX_FRAC_BITS = 16
+MAX_LEVELS = 255
 READOUTS = ("spike_count",)
 
 MAX_STATE_BITS = 32
@@ -52,21 +55,32 @@ class InputSpec:
     size : int
         Number of input values per time step (the flattened image).
     encoding : str
-        ``"direct"``: every time step presents the same unsigned integer values to the first layer.
+        How an image becomes per-step input values (see ``docs/semantics.md``): ``"direct"`` (the
+        same values every step), ``"rate"`` (0/1 from a 16-bit LFSR), ``"latency"`` (one spike per
+        nonzero value, brighter earlier), ``"hybrid"`` (step 0 direct, later steps latency) or
+        ``"events"`` (the input already holds one frame of event counts per step).
     bits : int
         Unsigned bit width of one input value.
     max_value : int
         Largest input value that can occur (``<= 2**bits - 1``); the compiler bounds widths from it.
+    rate_seed : int
+        Seed of the rate encoder's LFSR (1..65535), restarted for every image.
     """
 
     size: int
     encoding: str = "direct"
     bits: int = 8
     max_value: int | None = None
+    rate_seed: int = 0xACE1
 
     @property
     def value_max(self) -> int:
         return (1 << self.bits) - 1 if self.max_value is None else self.max_value
+
+    @property
+    def first_layer_max(self) -> int:
+        """Largest value the first layer receives in one step (1 for the spike encodings)."""
+        return 1 if self.encoding in ("rate", "latency") else self.value_max
 
 
 @dataclass(frozen=True)
@@ -76,19 +90,65 @@ class NeuronSpec:
     Parameters
     ----------
     kind : str
-        ``"if"``: integrate-and-fire.
+        ``"if"`` integrate-and-fire, ``"lif"`` leaky, ``"mtlif"`` multi-threshold leaky with graded
+        spikes 0..``levels``, ``"bistable"`` integrate/fire phases of ``phase`` steps, ``"adaptive"``
+        per-step leak and gain tables. Equations in ``docs/semantics.md``.
     threshold : int
-        Firing threshold θ (``>= 1``); a neuron fires when ``V >= θ``.
+        Firing threshold θ (``>= 1``). ``V >= θ`` fires, except ``"adaptive"``: ``V > θ``.
     reset : str
-        ``"subtract"`` (V ← V − θ on a spike) or ``"zero"`` (V ← 0 on a spike).
+        ``"subtract"`` (V ← V − s·θ) or ``"zero"`` (V ← 0 where a spike was sent).
     state_bits : int
         Signed width of the membrane V. Where the compiler's bound exceeds it, V saturates.
+    leak : str
+        ``"lif"``/``"mtlif"``: ``"shift"`` (V − (V >> leak_shift)), ``"factor"``
+        ((leak_factor · V) >> frac_bits) or ``"none"``.
+    leak_shift : int
+        k of the shift leak (``1 <= k < state_bits``).
+    leak_factor : int
+        λ of the factor leak, in Q``frac_bits`` (``0 <= λ <= 2**frac_bits``).
+    frac_bits : int
+        F of ``leak_factor`` and of the adaptive tables.
+    levels : int
+        K of ``"mtlif"``: a spike carries 0..K.
+    phase : int
+        P of ``"bistable"``: integrate and fire phases of P steps.
+    decay_table, gain_table : tuple of int
+        ``"adaptive"``: λ_t and γ_t for every step t (length T), in Q``frac_bits``.
     """
 
     kind: str = "if"
     threshold: int = 1
     reset: str = "subtract"
     state_bits: int = 16
+    leak: str = "none"
+    leak_shift: int = 0
+    leak_factor: int = 0
+    frac_bits: int = 0
+    levels: int = 1
+    phase: int = 0
+    decay_table: tuple = ()
+    gain_table: tuple = ()
+
+    @property
+    def spike_max(self) -> int:
+        """Largest value one spike carries (K for MT-LIF, else 1)."""
+        return self.levels if self.kind == "mtlif" else 1
+
+    def header(self) -> dict:
+        """The fields that matter for this kind, as written in a NetSpec header."""
+        fields = {"kind": self.kind, "threshold": self.threshold, "reset": self.reset,
+                  "state_bits": self.state_bits}
+        if self.kind in ("lif", "mtlif"):
+            fields.update(leak=self.leak, leak_shift=self.leak_shift, leak_factor=self.leak_factor,
+                          frac_bits=self.frac_bits)
+        if self.kind == "mtlif":
+            fields["levels"] = self.levels
+        if self.kind == "bistable":
+            fields["phase"] = self.phase
+        if self.kind == "adaptive":
+            fields.update(frac_bits=self.frac_bits, decay_table=list(self.decay_table),
+                          gain_table=list(self.gain_table))
+        return fields
 
 
 @dataclass(frozen=True, eq=False)
@@ -175,12 +235,11 @@ class NetSpec:
             "timesteps": self.timesteps,
             "readout": self.readout,
             "input": {"size": self.input.size, "encoding": self.input.encoding,
-                      "bits": self.input.bits, "max_value": self.input.value_max},
+                      "bits": self.input.bits, "max_value": self.input.value_max,
+                      "rate_seed": self.input.rate_seed},
             "layers": [
                 {"name": layer.name, "kind": layer.kind, "weight_bits": layer.weight_bits,
-                 "scale": layer.scale,
-                 "neuron": {"kind": layer.neuron.kind, "threshold": layer.neuron.threshold,
-                            "reset": layer.neuron.reset, "state_bits": layer.neuron.state_bits}}
+                 "scale": layer.scale, "neuron": layer.neuron.header()}
                 for layer in self.layers
             ],
             "metadata": self.metadata,
@@ -251,7 +310,8 @@ def from_header(header: dict, arrays: dict, where: str = "netspec") -> NetSpec:
     input_spec = InputSpec(size=_get(inp, "size", int, f"{where}:input"),
                            encoding=_get(inp, "encoding", str, f"{where}:input"),
                            bits=_get(inp, "bits", int, f"{where}:input"),
-                           max_value=_get(inp, "max_value", int, f"{where}:input"))
+                           max_value=_get(inp, "max_value", int, f"{where}:input"),
+                           rate_seed=_optional(inp, "rate_seed", int, f"{where}:input", 0xACE1))
     layer_headers = _get(header, "layers", list, where)
     layers = []
     for index, lh in enumerate(layer_headers):
@@ -259,10 +319,7 @@ def from_header(header: dict, arrays: dict, where: str = "netspec") -> NetSpec:
         _expect_type(lh, dict, lwhere, "layer")
         nh = _get(lh, "neuron", dict, lwhere)
         nwhere = f"{lwhere}.neuron"
-        neuron = NeuronSpec(kind=_get(nh, "kind", str, nwhere),
-                            threshold=_get(nh, "threshold", int, nwhere),
-                            reset=_get(nh, "reset", str, nwhere),
-                            state_bits=_get(nh, "state_bits", int, nwhere))
+        neuron = _parse_neuron(nh, nwhere)
         tensors = {}
         for tensor in ("weights", "bias"):
             key = f"layers.{index}.{tensor}"
@@ -287,7 +344,37 @@ def from_header(header: dict, arrays: dict, where: str = "netspec") -> NetSpec:
     return spec
 
 
+def _parse_neuron(nh: dict, where: str) -> NeuronSpec:
+    """A NeuronSpec from its header; the fields each kind needs are required for that kind."""
+    kind = _get(nh, "kind", str, where)
+    fields = dict(kind=kind, threshold=_get(nh, "threshold", int, where),
+                  reset=_get(nh, "reset", str, where), state_bits=_get(nh, "state_bits", int, where))
+    if kind in ("lif", "mtlif"):
+        fields["leak"] = _get(nh, "leak", str, where)
+        fields["leak_shift"] = _optional(nh, "leak_shift", int, where, 0)
+        fields["leak_factor"] = _optional(nh, "leak_factor", int, where, 0)
+        fields["frac_bits"] = _optional(nh, "frac_bits", int, where, 0)
+    if kind == "mtlif":
+        fields["levels"] = _get(nh, "levels", int, where)
+    if kind == "bistable":
+        fields["phase"] = _get(nh, "phase", int, where)
+    if kind == "adaptive":
+        fields["frac_bits"] = _get(nh, "frac_bits", int, where)
+        for table in ("decay_table", "gain_table"):
+            values = _get(nh, table, list, where)
+            for position, value in enumerate(values):
+                _expect_type(value, int, f"{where}.{table}[{position}]", "int")
+            fields[table] = tuple(values)
+    return NeuronSpec(**fields)
+
+
 # ---- validation ------------------------------------------------------------------------------
+
+def _optional(mapping: dict, key: str, kind: type, where: str, default):
+    if key not in mapping:
+        return default
+    return _get(mapping, key, kind, where)
+
 
 def _get(mapping: dict, key: str, kind: type, where: str):
     if key not in mapping:
@@ -321,8 +408,11 @@ def _validate(spec: NetSpec, where: str = "netspec") -> None:
     _check_range(inp.bits, 1, MAX_INPUT_BITS, "input width out of range", f"{iwhere}.bits")
     _check_range(inp.value_max, 1, (1 << inp.bits) - 1, "input max_value does not fit its width",
                  f"{iwhere}.max_value")
+    if inp.encoding == "rate":
+        _check_range(inp.rate_seed, 1, 0xFFFF, "rate encoder seed out of range", f"{iwhere}.rate_seed")
     if not spec.layers:
         raise NetSpecError("network has no layers", f"{where}:layers", "at least one layer", "0")
+    _validate_bistable_schedule(spec, where)
     names = set()
     fan_in = inp.size
     for index, layer in enumerate(spec.layers):
@@ -377,6 +467,7 @@ def _validate(spec: NetSpec, where: str = "netspec") -> None:
             raise NetSpecError("threshold does not fit the membrane width", f"{nwhere}.threshold",
                                f"an integer in [1, {state_max}] for state_bits {neuron.state_bits}",
                                str(neuron.threshold))
+        _validate_neuron(neuron, nwhere, spec.timesteps)
         bias_bad = np.argwhere(np.abs(bias) > state_max)
         if bias_bad.size:
             pos = int(bias_bad[0][0])
@@ -384,3 +475,52 @@ def _validate(spec: NetSpec, where: str = "netspec") -> None:
                                f"|bias| <= {state_max} for state_bits {neuron.state_bits}",
                                str(int(bias[pos])))
         fan_in = weights.shape[0]
+
+
+def _validate_neuron(neuron: NeuronSpec, where: str, timesteps: int) -> None:
+    """The parameters each neuron kind needs, in range."""
+    if neuron.kind in ("lif", "mtlif"):
+        if neuron.leak not in LEAK_KINDS:
+            raise NetSpecError("unknown leak", f"{where}.leak", f"one of {LEAK_KINDS}", repr(neuron.leak))
+        if neuron.leak == "shift":
+            _check_range(neuron.leak_shift, 1, neuron.state_bits - 1, "leak shift out of range",
+                         f"{where}.leak_shift")
+        if neuron.leak == "factor":
+            _check_range(neuron.frac_bits, 1, MAX_FRAC_BITS, "leak fraction bits out of range",
+                         f"{where}.frac_bits")
+            _check_range(neuron.leak_factor, 0, 1 << neuron.frac_bits, "leak factor out of range",
+                         f"{where}.leak_factor")
+    if neuron.kind == "mtlif":
+        _check_range(neuron.levels, 1, MAX_LEVELS, "spike levels K out of range", f"{where}.levels")
+    if neuron.kind == "bistable":
+        _check_range(neuron.phase, 1, MAX_TIMESTEPS, "phase length P out of range", f"{where}.phase")
+    if neuron.kind == "adaptive":
+        _check_range(neuron.frac_bits, 0, MAX_FRAC_BITS, "table fraction bits out of range",
+                     f"{where}.frac_bits")
+        # λ_t is a leak (at most 1.0); γ_t a gain of at most 256.
+        limits = {"decay_table": 1 << neuron.frac_bits, "gain_table": 1 << (neuron.frac_bits + 8)}
+        for name, limit in limits.items():
+            table = getattr(neuron, name)
+            if len(table) != timesteps:
+                raise NetSpecError("adaptive table has the wrong length", f"{where}.{name}",
+                                   f"one value per time step ({timesteps})", f"{len(table)} values")
+            for step, value in enumerate(table):
+                _check_range(value, 0, limit, "adaptive table value out of range",
+                             f"{where}.{name}[{step}]")
+
+
+def _validate_bistable_schedule(spec: NetSpec, where: str) -> None:
+    """Bistable layers are staggered by whole phases: all layers bistable, with one P."""
+    kinds = [layer.neuron.kind for layer in spec.layers]
+    if "bistable" not in kinds:
+        return
+    for index, layer in enumerate(spec.layers):
+        if layer.neuron.kind != "bistable":
+            raise NetSpecError("bistable network mixes neuron kinds",
+                               f"{where}:layers[{index}].neuron.kind",
+                               "'bistable' in every layer (layers are staggered by phases)",
+                               repr(layer.neuron.kind))
+    phases = {layer.neuron.phase for layer in spec.layers}
+    if len(phases) > 1:
+        raise NetSpecError("bistable layers disagree on the phase length", f"{where}:layers",
+                           "one P for every layer", f"P values {sorted(phases)}")

@@ -141,7 +141,7 @@ def test_wrong_field_type(tmp_path):
 
 
 @pytest.mark.parametrize("field, value, message", [
-    ("kind", "lif_typo", r"unknown neuron kind at .*neuron\.kind: expected one of \('if',\), found 'lif_typo'"),
+    ("kind", "lif_typo", r"unknown neuron kind at .*neuron\.kind: expected one of \('if', 'lif', 'mtlif', 'bistable', 'adaptive'\), found 'lif_typo'"),
     ("reset", "soft", r"unknown reset mode .*found 'soft'"),
     ("threshold", 0, r"threshold does not fit the membrane width .*expected an integer in \[1, 32767\]"),
     ("state_bits", 40, r"membrane width out of range .*expected an integer in \[2, 32\], found 40"),
