@@ -10,9 +10,8 @@
 """
 
 from .board_top import BoardTop, UARTBridge, answer_length, image_bytes, parse_answer
-from .build import build, check_tools
+from .build import check_tools  # build() itself: spikeforge.boards.build.build (the module keeps its name)
 from .registry import BOARDS, get_board, known_boards
 from .report import BuildReport
 
-__all__ = ["BOARDS", "BoardTop", "BuildReport", "UARTBridge", "answer_length", "build",
-           "check_tools", "get_board", "image_bytes", "known_boards", "parse_answer"]
+__all__ = ["BOARDS", "BoardTop", "BuildReport", "UARTBridge", "answer_length", "check_tools", "get_board", "image_bytes", "known_boards", "parse_answer"]
