@@ -4,14 +4,16 @@
 - :mod:`.board_top`: the host protocol (:class:`UARTBridge`, and :func:`image_bytes`,
   :func:`parse_answer` for the host side) and the board top (:class:`BoardTop`);
 - :mod:`.registry`: known boards and their devices;
-- :mod:`.build`: :func:`build`, synthesis, place and route and bitstream with the YoWASP tools;
+- :mod:`.build`: ``build()``, synthesis, place and route and bitstream with the YoWASP tools;
 - :mod:`.report`: parsing of the tools' reports into a :class:`BuildReport`;
 - :mod:`.standin`: a trivial network with the NetworkTop signature, for bring-up and tests.
 """
 
 from .board_top import BoardTop, UARTBridge, answer_length, image_bytes, parse_answer
-from .build import check_tools  # build() itself: spikeforge.boards.build.build (the module keeps its name)
+# build() is not re-exported: spikeforge.boards.build must stay the module.
+from .build import check_tools
 from .registry import BOARDS, get_board, known_boards
 from .report import BuildReport
 
-__all__ = ["BOARDS", "BoardTop", "BuildReport", "UARTBridge", "answer_length", "check_tools", "get_board", "image_bytes", "known_boards", "parse_answer"]
+__all__ = ["BOARDS", "BoardTop", "BuildReport", "UARTBridge", "answer_length", "check_tools",
+           "get_board", "image_bytes", "known_boards", "parse_answer"]

@@ -82,7 +82,8 @@ def check_tools(family: str = "ice40", env: dict | None = None) -> dict[str, str
         if path is None:
             raise ToolchainError(f"{tool} is missing", "stage build",
                                  f"'{wanted}' on PATH (set by {variable})",
-                                 f"no '{wanted}' in PATH", hint=f"install it with: pip install {package}")
+                                 f"no '{wanted}' in PATH",
+                                 hint=f"install it with: pip install {package}")
         found[tool] = path
     return found
 

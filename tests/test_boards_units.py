@@ -382,7 +382,8 @@ def test_parse_nextpnr_log_of_a_real_icebreaker_build():
     assert log.finished and not log.errors and not log.overflows()
     lc = log.utilisation["ICESTORM_LC"]
     assert (lc.used, lc.available) == (545, 5280)
-    assert (log.utilisation["ICESTORM_RAM"].available, log.utilisation["ICESTORM_DSP"].available) == (30, 8)
+    assert log.utilisation["ICESTORM_RAM"].available == 30
+    assert log.utilisation["ICESTORM_DSP"].available == 8
     assert log.utilisation["SB_IO"].used == 5
     # Two Fmax lines: 39.33 after placement, 38.73 after routing; the last one counts.
     assert list(log.clocks) == ["bridge.clk"]
@@ -433,7 +434,8 @@ def test_does_not_fit_names_resource_used_and_available(fixture, message):
 def test_build_report_dict_is_json():
     utilisation, clocks = parse_nextpnr_report(fixture_text("boards_nextpnr_icebreaker_report.json"))
     report = make_report(board=get_board("icebreaker"), family="ice40", utilisation=utilisation,
-                         clocks=clocks, yosys_cells=parse_yosys_stat(fixture_text("boards_yosys_stat.log")),
+                         clocks=clocks,
+                         yosys_cells=parse_yosys_stat(fixture_text("boards_yosys_stat.log")),
                          bitstream="x.bin", tools={"yosys": "Yosys 0.70"}, seconds=3.21, seed=1,
                          logs={})
     data = json.loads(report.to_json())
@@ -530,4 +532,5 @@ def test_timing_failure_allowed_keeps_bitstream(monkeypatch, tmp_path, no_tool_o
     saved = json.loads((tmp_path / "out" / "build_report.json").read_text())
     assert saved["timing_met"] is False
     script = (tmp_path / "out" / "work" / "build_spikeforge_icebreaker.sh").read_text()
-    assert "--seed 7" in script and "-dsp" in (tmp_path / "out" / "work" / "spikeforge_icebreaker.ys").read_text()
+    synth = (tmp_path / "out" / "work" / "spikeforge_icebreaker.ys").read_text()
+    assert "--seed 7" in script and "synth_ice40 -dsp" in synth
