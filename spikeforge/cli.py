@@ -65,12 +65,15 @@ def cmd_sim(args) -> int:
 
 
 def cmd_build(args) -> int:
-    from .flow import build_stage, stage
+    from .flow import build_stage, console, stage
 
     with stage(f"synthesize, place and route for {args.board}"):
         report = build_stage(Path(args.netspec), _out(args), board=args.board, lanes=args.lanes,
                              seed=args.seed)
-    _print_mapping("build", report)
+    keys = ("board", "device", "lcs", "ffs", "brams", "dsps", "ios", "fmax_mhz", "target_mhz",
+            "timing_met", "bitstream", "seconds")
+    _print_mapping("build", {key: report.get(key) for key in keys})
+    console.print(f"full report: {Path(args.out) / 'build_report.json'}")
     return 0
 
 
