@@ -1,8 +1,8 @@
 """The integer-exact executor of a NetSpec.
 
-Accumulates use float64 matrix products, which are exact because every partial sum is an integer
-whose magnitude the compiler's bounds keep below 2**53 (checked per layer; int64 kernels otherwise).
-Everything after the accumulate is int64.
+The synaptic operators (:mod:`golden.operators`) use float64 matrix products and convolutions,
+which are exact because every partial sum is an integer whose magnitude the compiler's bounds keep
+below 2**53 (checked per layer; int64 kernels otherwise). Everything after them is int64.
 """
 
 from __future__ import annotations
@@ -13,15 +13,15 @@ import numpy as np
 import torch
 
 from spikeforge.bounds import analyse
-from spikeforge.netspec import NetSpec
+from spikeforge.netspec import NetSpec, layer_shapes
 
 from spikeforge.schedule import FIRE, bistable_mode
 
 from .encoders import encode
+from .operators import make_operator
 from .neurons import (IFParams, LeakParams, adaptive_step, bistable_fire, bistable_integrate,
                       if_step, lif_step, mtlif_step)
 
-_FLOAT64_EXACT = 1 << 53
 
 
 @dataclass
@@ -111,40 +111,49 @@ def run(spec: NetSpec, inputs, record: bool = False) -> GoldenResult:
     """
     steps_in = encode(spec.input, inputs, spec.timesteps)
     bounds = analyse(spec)
+    shapes = layer_shapes(spec)
     batch, steps = steps_in.shape[1], spec.timesteps
     layers = spec.layers
-    weights, exact_float = [], []
-    for layer, bound in zip(layers, bounds):
-        magnitude = max(abs(bound.acc_low), abs(bound.acc_high))
-        exact_float.append(magnitude < _FLOAT64_EXACT)
-        w = torch.from_numpy(layer.effective_weights.T.copy())
-        weights.append(w.to(torch.float64) if exact_float[-1] else w)
-    step_functions = [_step_function(layer, bound, index)
+    operators = [make_operator(layer, bound) for layer, bound in zip(layers, bounds)]
+    # Bistable schedules count layers with neurons only: pools between them take no phase.
+    stage = np.cumsum([0] + [0 if layer.stateless else 1 for layer in layers])[:-1]
+    step_functions = [None if layer.stateless else _step_function(layer, bound, int(stage[index]))
                       for index, (layer, bound) in enumerate(zip(layers, bounds))]
-    biases = [torch.from_numpy(layer.bias.astype(np.int64)) for layer in layers]
-    membranes = [torch.zeros(batch, layer.n_out, dtype=torch.int64) for layer in layers]
-    counts = torch.zeros(batch, layers[-1].n_out, dtype=torch.int64)
+    sizes = [int(np.prod(out_shape)) for _, out_shape in shapes]
+    membranes = [torch.zeros(batch, *out_shape, dtype=torch.int64) for _, out_shape in shapes]
+    # Outputs of residual sources, newest last, as many steps back as the largest delay needs.
+    sources = {layer.source: layer.delay for layer in layers if layer.kind == "residual"}
+    history = {name: [] for name in sources}
+    counts = torch.zeros(batch, sizes[-1], dtype=torch.int64)
     layer_spikes = np.zeros((len(layers), steps), dtype=np.int64)
     accumulates = np.zeros(len(layers), dtype=np.int64)
-    trains = [np.zeros((steps, batch, layer.n_out), np.int64) for layer in layers] if record else None
-    mem_rec = [np.zeros((steps, batch, layer.n_out), np.int64) for layer in layers] if record else None
+    trains = [np.zeros((steps, batch, n), np.int64) for n in sizes] if record else None
+    mem_rec = [np.zeros((steps, batch, n), np.int64) for n in sizes] if record else None
+    in_shape = spec.input.dims
     for t in range(steps):
-        activity = steps_in[t]
+        activity = steps_in[t].reshape(batch, *in_shape)
         for index, layer in enumerate(layers):
-            if exact_float[index]:
-                acc = torch.round(activity.to(torch.float64) @ weights[index]).to(torch.int64)
+            shortcut = None
+            if layer.kind == "residual":
+                past = history[layer.source]
+                lag = layer.delay
+                shortcut = past[-1 - lag] if len(past) > lag else torch.zeros_like(activity)
+            current, operations = operators[index](activity, shortcut)
+            if layer.stateless:
+                spikes, integrated = current, False
             else:
-                acc = activity @ weights[index]
-            spikes, membranes[index], integrated = step_functions[index](
-                t, acc + biases[index], membranes[index])
+                spikes, membranes[index], integrated = step_functions[index](
+                    t, current, membranes[index])
             if integrated:
-                accumulates[index] += int((activity != 0).sum()) * layer.n_out
+                accumulates[index] += operations
             layer_spikes[index, t] = int(spikes.sum())
             if record:
-                trains[index][t] = spikes.numpy()
-                mem_rec[index][t] = membranes[index].numpy()
+                trains[index][t] = spikes.reshape(batch, -1).numpy()
+                mem_rec[index][t] = membranes[index].reshape(batch, -1).numpy()
+            if layer.name in history:
+                history[layer.name] = (history[layer.name] + [spikes])[-(sources[layer.name] + 1):]
             activity = spikes
-        counts += activity
+        counts += activity.reshape(batch, -1)
     counts_np = counts.numpy()
     return GoldenResult(counts=counts_np, predictions=predict(counts_np), layer_spikes=layer_spikes,
                         accumulates=accumulates, trains=trains, membranes=mem_rec,

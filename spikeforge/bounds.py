@@ -51,6 +51,9 @@ class LayerBounds:
     sum_bits : int
         Signed width that holds ``V + I`` before clamping, and ``V`` plus any partial accumulate
         (the hardware accumulates into the membrane before adding the bias).
+    output_max : int
+        Largest value the layer passes on: its spike maximum (K for MT-LIF, else 1), or for a
+        stateless layer (pools, flatten, gap) the largest pooled value.
     """
 
     name: str
@@ -66,6 +69,7 @@ class LayerBounds:
     state_high: int
     saturates: bool
     sum_bits: int
+    output_max: int = 1
 
 
 def _leak_interval(low: int, high: int, neuron, step: int) -> tuple[int, int]:
@@ -102,19 +106,44 @@ def _fire_interval(low: int, high: int, neuron) -> tuple[int, int]:
     return min(lows), max(highs)
 
 
-def layer_bounds(layer: LayerSpec, input_max: int, timesteps: int, layer_index: int = 0) -> LayerBounds:
+def _stateless_bounds(layer: LayerSpec, input_max: int, in_shape: tuple) -> LayerBounds:
+    """Pools, flatten and gap pass values on: only their output range matters."""
+    if layer.kind == "sumpool":
+        out = layer.kernel ** 2 * input_max
+    elif layer.kind == "avgpool":
+        out = (layer.kernel ** 2 * input_max) >> layer.shift
+    elif layer.kind == "gap":
+        out = (in_shape[1] * in_shape[2] * input_max) >> layer.shift
+    else:  # orpool, flatten
+        out = input_max
+    return LayerBounds(name=layer.name, input_max=input_max, acc_low=0, acc_high=out,
+                       acc_bits=signed_bits(0, out), current_low=0, current_high=out,
+                       membrane_low=0, membrane_high=0, state_low=0, state_high=0,
+                       saturates=False, sum_bits=1, output_max=out)
+
+
+def layer_bounds(layer: LayerSpec, input_max: int, timesteps: int, layer_index: int = 0,
+                 in_shape: tuple = (), shortcut_max: int = 0) -> LayerBounds:
     """Worst-case ranges of one layer whose inputs lie in ``[0, input_max]``.
 
     The reachable interval of ``V`` is iterated over the ``T`` steps with the neuron's own leak,
-    gain, firing rule and (for bistable layers) integrate/fire schedule.
+    gain, firing rule and (for bistable layers) integrate/fire schedule. A residual layer's current
+    is its input plus the shortcut (``[0, input_max + shortcut_max]``).
     """
     from .schedule import FIRE, bistable_mode
 
+    if layer.stateless:
+        return _stateless_bounds(layer, input_max, in_shape)
     neuron = layer.neuron
-    weights = layer.effective_weights
-    positive = np.clip(weights, 0, None).sum(axis=1) * input_max
-    negative = np.clip(weights, None, 0).sum(axis=1) * input_max
-    bias = layer.bias.astype(np.int64)
+    if layer.kind == "residual":
+        positive = np.array([input_max + shortcut_max])
+        negative = np.zeros(1, dtype=np.int64)
+        bias = np.zeros(1, dtype=np.int64)
+    else:
+        weights = layer.effective_weights.reshape(layer.effective_weights.shape[0], -1)
+        positive = np.clip(weights, 0, None).sum(axis=1) * input_max
+        negative = np.clip(weights, None, 0).sum(axis=1) * input_max
+        bias = layer.bias.astype(np.int64)
     acc_low, acc_high = int(min(0, negative.min())), int(max(0, positive.max()))
     cur_low, cur_high = int((negative + bias).min()), int((positive + bias).max())
     bits = neuron.state_bits
@@ -153,16 +182,25 @@ def layer_bounds(layer: LayerSpec, input_max: int, timesteps: int, layer_index: 
                        acc_bits=signed_bits(acc_low, acc_high), current_low=cur_low,
                        current_high=cur_high, membrane_low=pre_low, membrane_high=pre_high,
                        state_low=state_low, state_high=state_high, saturates=saturates,
-                       sum_bits=sum_bits)
+                       sum_bits=sum_bits, output_max=neuron.spike_max)
 
 
 def analyse(spec: NetSpec) -> list[LayerBounds]:
     """Bounds of every layer of ``spec``, first to last."""
-    result = []
+    from .netspec import layer_shapes
+
+    shapes = layer_shapes(spec)
+    result: list[LayerBounds] = []
+    by_name: dict[str, LayerBounds] = {}
     input_max = spec.input.first_layer_max
-    for index, layer in enumerate(spec.layers):
-        result.append(layer_bounds(layer, input_max, spec.timesteps, index))
-        input_max = layer.neuron.spike_max
+    stage = 0  # bistable phases count layers with neurons only
+    for layer, (in_shape, _) in zip(spec.layers, shapes):
+        shortcut = by_name[layer.source].output_max if layer.kind == "residual" else 0
+        bound = layer_bounds(layer, input_max, spec.timesteps, stage, in_shape, shortcut)
+        stage += 0 if layer.stateless else 1
+        result.append(bound)
+        by_name[layer.name] = bound
+        input_max = bound.output_max
     return result
 
 

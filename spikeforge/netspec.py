@@ -32,7 +32,9 @@ SCHEMA_VERSION = 1
 FORMAT_NAME = "spikeforge.netspec"
 
 ENCODINGS = ("direct", "rate", "latency", "hybrid", "events")
-LAYER_KINDS = ("linear",)
+LAYER_KINDS = ("linear", "conv2d", "sumpool", "avgpool", "orpool", "flatten", "gap", "residual")
+WEIGHTED_KINDS = ("linear", "conv2d")
+STATELESS_KINDS = ("sumpool", "avgpool", "orpool", "flatten", "gap")  # neuron kind "none"
 NEURON_KINDS = ("if", "lif", "mtlif", "bistable", "adaptive")
 RESET_MODES = ("subtract", "zero")
 LEAK_KINDS = ("none", "shift", "factor")
@@ -65,6 +67,9 @@ class InputSpec:
         Largest input value that can occur (``<= 2**bits - 1``); the compiler bounds widths from it.
     rate_seed : int
         Seed of the rate encoder's LFSR (1..65535), restarted for every image.
+    shape : tuple of int
+        ``(size,)`` for flat inputs or ``(channels, height, width)`` for convolutions; values are
+        streamed and indexed in C order (the product must equal ``size``).
     """
 
     size: int
@@ -72,6 +77,12 @@ class InputSpec:
     bits: int = 8
     max_value: int | None = None
     rate_seed: int = 0xACE1
+    shape: tuple = ()
+
+    @property
+    def dims(self) -> tuple:
+        """The input shape, ``(size,)`` when none is declared."""
+        return tuple(self.shape) if self.shape else (self.size,)
 
     @property
     def value_max(self) -> int:
@@ -136,6 +147,8 @@ class NeuronSpec:
 
     def header(self) -> dict:
         """The fields that matter for this kind, as written in a NetSpec header."""
+        if self.kind == "none":
+            return {"kind": "none"}
         fields = {"kind": self.kind, "threshold": self.threshold, "reset": self.reset,
                   "state_bits": self.state_bits}
         if self.kind in ("lif", "mtlif"):
@@ -151,35 +164,58 @@ class NeuronSpec:
         return fields
 
 
+NONE_NEURON = NeuronSpec(kind="none")
+"""The neuron of stateless layers (pools, flatten, gap): values pass through unchanged."""
+
+
 @dataclass(frozen=True, eq=False)
 class LayerSpec:
-    """One layer: an integer synaptic operator followed by a neuron array.
+    """One layer: an integer operator, followed by a neuron array unless the layer is stateless.
 
     Parameters
     ----------
     name : str
         Unique name used in reports and error messages.
     kind : str
-        ``"linear"``: fully connected.
-    weights : numpy.ndarray
-        Integer weights, shape ``(n_out, n_in)``. For ``weight_bits == 1`` they are ±1.
+        ``"linear"`` (fully connected), ``"conv2d"`` (weights ``(C_out, C_in, k, k)``, ``stride``,
+        ``padding``), ``"sumpool"``/``"avgpool"`` (``kernel``, ``stride``; average = sum >> ``shift``),
+        ``"orpool"`` (max of 0/1 spikes), ``"flatten"``, ``"gap"`` (global sum over height and width
+        >> ``shift``), ``"residual"`` (adds the output of layer ``source``, delayed by ``delay``
+        steps, to the previous layer's output). Stateless kinds (pools, flatten, gap) have neuron
+        kind ``"none"`` and pass their values on; the others feed a neuron array.
+    weights : numpy.ndarray or None
+        Integer weights of linear (``(n_out, n_in)``) and conv2d layers; ±1 when ``weight_bits``
+        is 1. None for the other kinds.
     weight_bits : int
         1 for binary ±1 weights, otherwise signed ``weight_bits``-bit integers.
     scale : int
         Positive integer the binary weights are multiplied by (1 for multi-bit weights).
-    bias : numpy.ndarray
-        Integer bias, shape ``(n_out,)``, added once per time step.
+    bias : numpy.ndarray or None
+        Integer bias added once per time step: per neuron (linear) or per output channel (conv2d).
     neuron : NeuronSpec
-        The neurons of the layer.
+        The neurons of the layer (kind ``"none"`` for stateless layers).
+    stride, padding, kernel, shift : int
+        Geometry of conv2d and pooling layers, and the right shift of average pools.
+    source : str
+        Residual: the name of the earlier layer whose output is added (the shortcut).
+    delay : int
+        Residual: steps the shortcut is delayed (synchronous neurons: as many phases of P steps as
+        the residual branch has layers, so both arrive in the same integrate phase).
     """
 
     name: str
     kind: str
-    weights: np.ndarray
+    weights: np.ndarray | None
     weight_bits: int
-    bias: np.ndarray
+    bias: np.ndarray | None
     neuron: NeuronSpec
     scale: int = 1
+    stride: int = 1
+    padding: int = 0
+    kernel: int = 0
+    shift: int = 0
+    source: str = ""
+    delay: int = 0
 
     @property
     def n_in(self) -> int:
@@ -193,6 +229,27 @@ class LayerSpec:
     def effective_weights(self) -> np.ndarray:
         """Weights as the accumulate sees them (binary weights times their scale), int64."""
         return self.weights.astype(np.int64) * self.scale
+
+    @property
+    def stateless(self) -> bool:
+        return self.kind in STATELESS_KINDS
+
+    def header(self) -> dict:
+        """The layer's scalar fields as written in a NetSpec header."""
+        fields = {"name": self.name, "kind": self.kind, "neuron": self.neuron.header()}
+        if self.kind in WEIGHTED_KINDS:
+            fields.update(weight_bits=self.weight_bits, scale=self.scale)
+        if self.kind in ("conv2d", "sumpool", "avgpool", "orpool"):
+            fields.update(stride=self.stride)
+        if self.kind == "conv2d":
+            fields.update(padding=self.padding)
+        if self.kind in ("sumpool", "avgpool", "orpool"):
+            fields.update(kernel=self.kernel)
+        if self.kind in ("avgpool", "gap"):
+            fields.update(shift=self.shift)
+        if self.kind == "residual":
+            fields.update(source=self.source, delay=self.delay)
+        return fields
 
 
 @dataclass(frozen=True, eq=False)
@@ -236,12 +293,8 @@ class NetSpec:
             "readout": self.readout,
             "input": {"size": self.input.size, "encoding": self.input.encoding,
                       "bits": self.input.bits, "max_value": self.input.value_max,
-                      "rate_seed": self.input.rate_seed},
-            "layers": [
-                {"name": layer.name, "kind": layer.kind, "weight_bits": layer.weight_bits,
-                 "scale": layer.scale, "neuron": layer.neuron.header()}
-                for layer in self.layers
-            ],
+                      "rate_seed": self.input.rate_seed, "shape": list(self.input.dims)},
+            "layers": [layer.header() for layer in self.layers],
             "metadata": self.metadata,
         }
 
@@ -257,8 +310,9 @@ class NetSpec:
         path = Path(path)
         arrays = {"header": np.array(json.dumps(self.header(), sort_keys=True))}
         for index, layer in enumerate(self.layers):
-            arrays[f"layers.{index}.weights"] = np.asarray(layer.weights, dtype=np.int64)
-            arrays[f"layers.{index}.bias"] = np.asarray(layer.bias, dtype=np.int64)
+            if layer.kind in WEIGHTED_KINDS:
+                arrays[f"layers.{index}.weights"] = np.asarray(layer.weights, dtype=np.int64)
+                arrays[f"layers.{index}.bias"] = np.asarray(layer.bias, dtype=np.int64)
         buffer = io.BytesIO()
         np.savez_compressed(buffer, **arrays)
         from .artefacts import write_bytes_atomic
@@ -311,7 +365,8 @@ def from_header(header: dict, arrays: dict, where: str = "netspec") -> NetSpec:
                            encoding=_get(inp, "encoding", str, f"{where}:input"),
                            bits=_get(inp, "bits", int, f"{where}:input"),
                            max_value=_get(inp, "max_value", int, f"{where}:input"),
-                           rate_seed=_optional(inp, "rate_seed", int, f"{where}:input", 0xACE1))
+                           rate_seed=_optional(inp, "rate_seed", int, f"{where}:input", 0xACE1),
+                           shape=tuple(_optional(inp, "shape", list, f"{where}:input", [])))
     layer_headers = _get(header, "layers", list, where)
     layers = []
     for index, lh in enumerate(layer_headers):
@@ -320,21 +375,31 @@ def from_header(header: dict, arrays: dict, where: str = "netspec") -> NetSpec:
         nh = _get(lh, "neuron", dict, lwhere)
         nwhere = f"{lwhere}.neuron"
         neuron = _parse_neuron(nh, nwhere)
-        tensors = {}
-        for tensor in ("weights", "bias"):
-            key = f"layers.{index}.{tensor}"
-            if key not in arrays:
-                raise NetSpecError("layer array missing", f"{lwhere}.{tensor}",
-                                   f"an array named '{key}'", "none")
-            array = arrays[key]
-            if not np.issubdtype(array.dtype, np.integer):
-                raise NetSpecError("layer array is not integer", f"{lwhere}.{tensor}",
-                                   "an integer dtype", str(array.dtype))
-            tensors[tensor] = array.astype(np.int64)
-        layers.append(LayerSpec(name=_get(lh, "name", str, lwhere), kind=_get(lh, "kind", str, lwhere),
-                                weights=tensors["weights"], bias=tensors["bias"],
-                                weight_bits=_get(lh, "weight_bits", int, lwhere),
-                                scale=_get(lh, "scale", int, lwhere), neuron=neuron))
+        kind = _get(lh, "kind", str, lwhere)
+        tensors = {"weights": None, "bias": None}
+        if kind in WEIGHTED_KINDS:
+            for tensor in ("weights", "bias"):
+                key = f"layers.{index}.{tensor}"
+                if key not in arrays:
+                    raise NetSpecError("layer array missing", f"{lwhere}.{tensor}",
+                                       f"an array named '{key}'", "none")
+                array = arrays[key]
+                if not np.issubdtype(array.dtype, np.integer):
+                    raise NetSpecError("layer array is not integer", f"{lwhere}.{tensor}",
+                                       "an integer dtype", str(array.dtype))
+                tensors[tensor] = array.astype(np.int64)
+        weighted = kind in WEIGHTED_KINDS
+        layers.append(LayerSpec(
+            name=_get(lh, "name", str, lwhere), kind=kind, weights=tensors["weights"],
+            bias=tensors["bias"], neuron=neuron,
+            weight_bits=_get(lh, "weight_bits", int, lwhere) if weighted else 0,
+            scale=_get(lh, "scale", int, lwhere) if weighted else 1,
+            stride=_optional(lh, "stride", int, lwhere, 1),
+            padding=_optional(lh, "padding", int, lwhere, 0),
+            kernel=_optional(lh, "kernel", int, lwhere, 0),
+            shift=_optional(lh, "shift", int, lwhere, 0),
+            source=_optional(lh, "source", str, lwhere, ""),
+            delay=_optional(lh, "delay", int, lwhere, 0)))
     spec = NetSpec(input=input_spec, layers=tuple(layers),
                    timesteps=_get(header, "timesteps", int, where),
                    readout=_get(header, "readout", str, where),
@@ -347,6 +412,8 @@ def from_header(header: dict, arrays: dict, where: str = "netspec") -> NetSpec:
 def _parse_neuron(nh: dict, where: str) -> NeuronSpec:
     """A NeuronSpec from its header; the fields each kind needs are required for that kind."""
     kind = _get(nh, "kind", str, where)
+    if kind == "none":
+        return NONE_NEURON
     fields = dict(kind=kind, threshold=_get(nh, "threshold", int, where),
                   reset=_get(nh, "reset", str, where), state_bits=_get(nh, "state_bits", int, where))
     if kind in ("lif", "mtlif"):
@@ -413,68 +480,164 @@ def _validate(spec: NetSpec, where: str = "netspec") -> None:
     if not spec.layers:
         raise NetSpecError("network has no layers", f"{where}:layers", "at least one layer", "0")
     _validate_bistable_schedule(spec, where)
-    names = set()
-    fan_in = inp.size
-    for index, layer in enumerate(spec.layers):
-        lwhere = f"{where}:layers[{index}]"
-        if layer.name in names or not layer.name:
-            raise NetSpecError("layer name empty or repeated", f"{lwhere}.name", "a unique name",
-                               repr(layer.name))
-        names.add(layer.name)
-        if layer.kind not in LAYER_KINDS:
-            raise NetSpecError("unknown layer kind", f"{lwhere}.kind", f"one of {LAYER_KINDS}",
-                               repr(layer.kind))
-        weights = np.asarray(layer.weights)
-        if weights.ndim != 2 or weights.shape[1] != fan_in or weights.shape[0] < 1:
-            raise NetSpecError("weight shape does not match the previous layer", f"{lwhere}.weights",
-                               f"shape (n_out, {fan_in})", f"shape {tuple(weights.shape)}")
-        _check_range(layer.weight_bits, 1, MAX_WEIGHT_BITS, "weight width out of range",
-                     f"{lwhere}.weight_bits")
-        if layer.weight_bits == 1:
-            bad = np.argwhere((weights != 1) & (weights != -1))
-            if bad.size:
-                pos = tuple(int(i) for i in bad[0])
-                raise NetSpecError("binary weight is not ±1", f"{lwhere}.weights{list(pos)}",
-                                   "-1 or +1 for weight_bits 1", str(int(weights[pos])))
-            _check_range(layer.scale, 1, 1 << 16, "binary weight scale out of range", f"{lwhere}.scale")
-        else:
-            low, high = -(1 << (layer.weight_bits - 1)), (1 << (layer.weight_bits - 1)) - 1
-            bad = np.argwhere((weights < low) | (weights > high))
-            if bad.size:
-                pos = tuple(int(i) for i in bad[0])
-                raise NetSpecError("weight does not fit its width", f"{lwhere}.weights{list(pos)}",
-                                   f"a value in [{low}, {high}] for weight_bits {layer.weight_bits}",
-                                   str(int(weights[pos])))
-            if layer.scale != 1:
-                raise NetSpecError("scale is only for binary weights", f"{lwhere}.scale",
-                                   "1 for multi-bit weights", str(layer.scale))
-        bias = np.asarray(layer.bias)
-        if bias.shape != (weights.shape[0],):
-            raise NetSpecError("bias shape does not match the layer", f"{lwhere}.bias",
-                               f"shape ({weights.shape[0]},)", f"shape {tuple(bias.shape)}")
-        neuron = layer.neuron
-        nwhere = f"{lwhere}.neuron"
-        if neuron.kind not in NEURON_KINDS:
-            raise NetSpecError("unknown neuron kind", f"{nwhere}.kind", f"one of {NEURON_KINDS}",
-                               repr(neuron.kind))
-        if neuron.reset not in RESET_MODES:
-            raise NetSpecError("unknown reset mode", f"{nwhere}.reset", f"one of {RESET_MODES}",
-                               repr(neuron.reset))
-        _check_range(neuron.state_bits, 2, MAX_STATE_BITS, "membrane width out of range",
-                     f"{nwhere}.state_bits")
-        state_max = (1 << (neuron.state_bits - 1)) - 1
-        if not 1 <= neuron.threshold <= state_max:
-            raise NetSpecError("threshold does not fit the membrane width", f"{nwhere}.threshold",
-                               f"an integer in [1, {state_max}] for state_bits {neuron.state_bits}",
-                               str(neuron.threshold))
-        _validate_neuron(neuron, nwhere, spec.timesteps)
+    layer_shapes(spec, where)
+
+
+def _check_weights(layer: LayerSpec, expected: tuple, where: str) -> None:
+    weights = np.asarray(layer.weights) if layer.weights is not None else None
+    if weights is None or weights.shape != expected:
+        found = "no weights" if weights is None else f"shape {tuple(weights.shape)}"
+        wanted = "(n_out, " + str(expected[1]) + ")" if layer.kind == "linear" else str(expected)
+        raise NetSpecError("weight shape does not match the previous layer", f"{where}.weights",
+                           f"shape {wanted}", found)
+    _check_range(layer.weight_bits, 1, MAX_WEIGHT_BITS, "weight width out of range",
+                 f"{where}.weight_bits")
+    if layer.weight_bits == 1:
+        bad = np.argwhere((weights != 1) & (weights != -1))
+        if bad.size:
+            pos = tuple(int(i) for i in bad[0])
+            raise NetSpecError("binary weight is not ±1", f"{where}.weights{list(pos)}",
+                               "-1 or +1 for weight_bits 1", str(int(weights[pos])))
+        _check_range(layer.scale, 1, 1 << 16, "binary weight scale out of range", f"{where}.scale")
+    else:
+        low, high = -(1 << (layer.weight_bits - 1)), (1 << (layer.weight_bits - 1)) - 1
+        bad = np.argwhere((weights < low) | (weights > high))
+        if bad.size:
+            pos = tuple(int(i) for i in bad[0])
+            raise NetSpecError("weight does not fit its width", f"{where}.weights{list(pos)}",
+                               f"a value in [{low}, {high}] for weight_bits {layer.weight_bits}",
+                               str(int(weights[pos])))
+        if layer.scale != 1:
+            raise NetSpecError("scale is only for binary weights", f"{where}.scale",
+                               "1 for multi-bit weights", str(layer.scale))
+
+
+def _check_neuron(layer: LayerSpec, channels: int, where: str, timesteps: int) -> None:
+    neuron = layer.neuron
+    nwhere = f"{where}.neuron"
+    if layer.stateless:
+        if neuron.kind != "none":
+            raise NetSpecError("stateless layer has a neuron", f"{nwhere}.kind",
+                               f"'none' for a {layer.kind} layer", repr(neuron.kind))
+        return
+    if neuron.kind not in NEURON_KINDS:
+        raise NetSpecError("unknown neuron kind", f"{nwhere}.kind", f"one of {NEURON_KINDS}",
+                           repr(neuron.kind))
+    if neuron.reset not in RESET_MODES:
+        raise NetSpecError("unknown reset mode", f"{nwhere}.reset", f"one of {RESET_MODES}",
+                           repr(neuron.reset))
+    _check_range(neuron.state_bits, 2, MAX_STATE_BITS, "membrane width out of range",
+                 f"{nwhere}.state_bits")
+    state_max = (1 << (neuron.state_bits - 1)) - 1
+    if not 1 <= neuron.threshold <= state_max:
+        raise NetSpecError("threshold does not fit the membrane width", f"{nwhere}.threshold",
+                           f"an integer in [1, {state_max}] for state_bits {neuron.state_bits}",
+                           str(neuron.threshold))
+    _validate_neuron(neuron, nwhere, timesteps)
+    if layer.kind in WEIGHTED_KINDS:
+        bias = np.asarray(layer.bias) if layer.bias is not None else np.zeros(0)
+        if bias.shape != (channels,):
+            raise NetSpecError("bias shape does not match the layer", f"{where}.bias",
+                               f"shape ({channels},)", f"shape {tuple(bias.shape)}")
         bias_bad = np.argwhere(np.abs(bias) > state_max)
         if bias_bad.size:
             pos = int(bias_bad[0][0])
-            raise NetSpecError("bias does not fit the membrane width", f"{lwhere}.bias[{pos}]",
+            raise NetSpecError("bias does not fit the membrane width", f"{where}.bias[{pos}]",
                                f"|bias| <= {state_max} for state_bits {neuron.state_bits}",
                                str(int(bias[pos])))
-        fan_in = weights.shape[0]
+
+
+def _need_image(shape: tuple, layer: LayerSpec, where: str) -> tuple[int, int, int]:
+    if len(shape) != 3:
+        raise NetSpecError(f"{layer.kind} layer needs a (channels, height, width) input",
+                           f"{where}.kind", "a 3-dimensional input shape", f"shape {shape}")
+    return shape
+
+
+def _window(size: int, kernel: int, stride: int, padding: int, layer: LayerSpec, where: str) -> int:
+    out = (size + 2 * padding - kernel) // stride + 1
+    if kernel < 1 or stride < 1 or padding < 0 or out < 1:
+        raise NetSpecError("window does not fit the input", f"{where}",
+                           f"kernel >= 1, stride >= 1, padding >= 0 and kernel <= {size + 2 * padding}",
+                           f"kernel {kernel}, stride {stride}, padding {padding} on size {size}")
+    return out
+
+
+def layer_shapes(spec: NetSpec, where: str = "netspec") -> list[tuple[tuple, tuple]]:
+    """Input and output shape of every layer; validates each layer against its input.
+
+    Raises
+    ------
+    NetSpecError
+        Naming the layer (``layers[i]``) and the field whose shape, geometry or value is wrong.
+    """
+    dims = spec.input.dims
+    if len(dims) not in (1, 3) or any(d < 1 for d in dims) or int(np.prod(dims)) != spec.input.size:
+        raise NetSpecError("input shape does not match its size", f"{where}:input.shape",
+                           f"(size,) or (channels, height, width) with product {spec.input.size}",
+                           str(list(dims)))
+    shapes: list[tuple[tuple, tuple]] = []
+    outputs: dict[str, tuple] = {}
+    shape = tuple(dims)
+    for index, layer in enumerate(spec.layers):
+        lwhere = f"{where}:layers[{index}]"
+        if layer.name in outputs or not layer.name:
+            raise NetSpecError("layer name empty or repeated", f"{lwhere}.name", "a unique name",
+                               repr(layer.name))
+        if layer.kind not in LAYER_KINDS:
+            raise NetSpecError("unknown layer kind", f"{lwhere}.kind", f"one of {LAYER_KINDS}",
+                               repr(layer.kind))
+        if layer.kind == "linear":
+            if len(shape) != 1:
+                raise NetSpecError("linear layer needs a flat input", f"{lwhere}.kind",
+                                   "a 1-dimensional input (add a flatten or gap layer before it)",
+                                   f"shape {shape}")
+            weights = np.asarray(layer.weights) if layer.weights is not None else np.zeros(())
+            n_out = weights.shape[0] if weights.ndim >= 1 else 0
+            _check_weights(layer, (max(n_out, 1), shape[0]), lwhere)
+            out = (n_out,)
+        elif layer.kind == "conv2d":
+            c, h, w = _need_image(shape, layer, lwhere)
+            weights = np.asarray(layer.weights) if layer.weights is not None else np.zeros((0,))
+            if weights.ndim != 4 or weights.shape[1] != c or weights.shape[2] != weights.shape[3]:
+                raise NetSpecError("weight shape does not match the previous layer", f"{lwhere}.weights",
+                                   f"shape (C_out, {c}, k, k)", f"shape {tuple(weights.shape)}")
+            _check_weights(layer, tuple(weights.shape), lwhere)
+            k = weights.shape[2]
+            out = (weights.shape[0], _window(h, k, layer.stride, layer.padding, layer, lwhere),
+                   _window(w, k, layer.stride, layer.padding, layer, lwhere))
+        elif layer.kind in ("sumpool", "avgpool", "orpool"):
+            c, h, w = _need_image(shape, layer, lwhere)
+            out = (c, _window(h, layer.kernel, layer.stride, 0, layer, lwhere),
+                   _window(w, layer.kernel, layer.stride, 0, layer, lwhere))
+            if layer.kind == "avgpool":
+                _check_range(layer.shift, 0, 16, "average shift out of range", f"{lwhere}.shift")
+        elif layer.kind == "flatten":
+            out = (int(np.prod(shape)),)
+        elif layer.kind == "gap":
+            c, _, _ = _need_image(shape, layer, lwhere)
+            _check_range(layer.shift, 0, 16, "average shift out of range", f"{lwhere}.shift")
+            out = (c,)
+        else:  # residual
+            if layer.source not in outputs:
+                raise NetSpecError("residual source is not an earlier layer", f"{lwhere}.source",
+                                   f"one of {sorted(outputs)}", repr(layer.source))
+            if outputs[layer.source] != shape:
+                raise NetSpecError("residual shapes differ", f"{lwhere}.source",
+                                   f"an output of shape {shape} (the previous layer's)",
+                                   f"{layer.source} with shape {outputs[layer.source]}")
+            _check_range(layer.delay, 0, spec.timesteps, "residual delay out of range",
+                         f"{lwhere}.delay")
+            out = shape
+        _check_neuron(layer, out[0], lwhere, spec.timesteps)
+        shapes.append((shape, out))
+        outputs[layer.name] = out
+        shape = out
+    if spec.layers[-1].stateless:
+        raise NetSpecError("last layer has no neurons to count spikes of",
+                           f"{where}:layers[{len(spec.layers) - 1}].kind",
+                           "a layer with neurons (spike-count readout)", repr(spec.layers[-1].kind))
+    return shapes
 
 
 def _validate_neuron(neuron: NeuronSpec, where: str, timesteps: int) -> None:
@@ -515,12 +678,12 @@ def _validate_bistable_schedule(spec: NetSpec, where: str) -> None:
     if "bistable" not in kinds:
         return
     for index, layer in enumerate(spec.layers):
-        if layer.neuron.kind != "bistable":
+        if layer.neuron.kind not in ("bistable", "none"):
             raise NetSpecError("bistable network mixes neuron kinds",
                                f"{where}:layers[{index}].neuron.kind",
                                "'bistable' in every layer (layers are staggered by phases)",
                                repr(layer.neuron.kind))
-    phases = {layer.neuron.phase for layer in spec.layers}
+    phases = {layer.neuron.phase for layer in spec.layers if layer.neuron.kind == "bistable"}
     if len(phases) > 1:
         raise NetSpecError("bistable layers disagree on the phase length", f"{where}:layers",
                            "one P for every layer", f"P values {sorted(phases)}")
