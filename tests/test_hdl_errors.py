@@ -1,0 +1,43 @@
+"""The hardware generator refuses what it cannot build, naming the layer, before any Verilog."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from spikeforge.errors import SpikeforgeError
+from spikeforge.hdl.verilog import generate_verilog
+from spikeforge.netspec import NONE_NEURON, InputSpec, LayerSpec, NetSpec, NeuronSpec
+from spikeforge.synthetic import random_netspec
+
+
+def test_lanes_out_of_range_name_the_layer_and_limit():
+    spec = random_netspec()
+    with pytest.raises(SpikeforgeError, match=r"lanes out of range at layer fc2: expected 1 <= lanes <= 10 \(its neurons\), found 11"):
+        generate_verilog(spec, [8, 11])
+    with pytest.raises(SpikeforgeError, match=r"lanes out of range at layer fc1: expected 1 <= lanes <= 32 \(its neurons\), found 0"):
+        generate_verilog(spec, [0, 10])
+
+
+def test_neuron_kind_without_hardware_is_refused():
+    spec = random_netspec()
+    lif = dataclasses.replace(spec.layers[1], neuron=NeuronSpec("lif", 10, state_bits=12,
+                                                                leak="shift", leak_shift=2))
+    spec = NetSpec(spec.input, (spec.layers[0], lif), spec.timesteps).validate()
+    with pytest.raises(SpikeforgeError, match=r"neuron kind not supported by the hardware generator at layer fc2: expected one of \('if',\), found 'lif'"):
+        generate_verilog(spec)
+
+
+def test_layer_kind_and_encoding_without_hardware_are_refused():
+    conv = LayerSpec("conv", "conv2d", np.ones((2, 1, 3, 3), np.int64), 2, np.zeros(2, np.int64),
+                     NeuronSpec("if", 4, state_bits=10))
+    flat = LayerSpec("flat", "flatten", None, 0, None, NONE_NEURON)
+    out = LayerSpec("out", "linear", np.ones((2, 8), np.int64), 2, np.zeros(2, np.int64),
+                    NeuronSpec("if", 4, state_bits=10))
+    spec = NetSpec(InputSpec(16, "direct", 5, 16, shape=(1, 4, 4)), (conv, flat, out), 2).validate()
+    with pytest.raises(SpikeforgeError, match=r"layer kind not supported by the hardware generator at layer conv: expected one of \('linear',\), found 'conv2d'"):
+        generate_verilog(spec)
+    rate = dataclasses.replace(random_netspec().input, encoding="rate")
+    spec = NetSpec(rate, random_netspec().layers, 8).validate()
+    with pytest.raises(SpikeforgeError, match=r"input encoding not supported by the hardware generator at input.encoding: expected one of \('direct',\), found 'rate'"):
+        generate_verilog(spec)
