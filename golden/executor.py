@@ -54,9 +54,17 @@ class GoldenResult:
     membranes: list | None = None
     layer_names: list = field(default_factory=list)
 
+    layer_sizes: list = field(default_factory=list)
+
     @property
     def synaptic_ops_per_image(self) -> float:
         return float(self.accumulates.sum()) / max(1, len(self.counts))
+
+    @property
+    def firing_rates(self) -> np.ndarray:
+        """Mean spike value per neuron, image and step, shape ``(layers, T)``."""
+        sizes = np.asarray(self.layer_sizes, dtype=np.float64).reshape(-1, 1)
+        return self.layer_spikes / (sizes * max(1, len(self.counts)))
 
 
 def predict(counts: np.ndarray) -> np.ndarray:
@@ -157,4 +165,4 @@ def run(spec: NetSpec, inputs, record: bool = False) -> GoldenResult:
     counts_np = counts.numpy()
     return GoldenResult(counts=counts_np, predictions=predict(counts_np), layer_spikes=layer_spikes,
                         accumulates=accumulates, trains=trains, membranes=mem_rec,
-                        layer_names=[layer.name for layer in layers])
+                        layer_names=[layer.name for layer in layers], layer_sizes=sizes)

@@ -181,3 +181,27 @@ def adaptive_step_float(current: torch.Tensor, membrane: torch.Tensor, threshold
     else:
         v = v * (1.0 - spikes.detach())
     return spikes, v
+
+
+def bistable_step_float(current: torch.Tensor, membrane: torch.Tensor, threshold, integrate: bool,
+                        reset: str = "subtract", slope: float = DEFAULT_SLOPE
+                        ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Float bistable IF: accumulate without firing in an integrate phase, fire without input in a
+    fire phase (see :mod:`spikeforge.schedule` for which phase a layer is in)."""
+    if integrate:
+        return torch.zeros_like(membrane), membrane + current
+    return if_step_float(torch.zeros_like(membrane), membrane, threshold, reset, slope)
+
+
+def decay_to_factor(decay: float, frac_bits: int) -> int:
+    """A float decay β (e.g. a trained PLIF ``sigmoid(w)``) as the integer factor ``round(β·2**F)``."""
+    if not 0.0 <= decay <= 1.0:
+        raise ValueError(f"decay: expected a value in [0, 1], found {decay}")
+    return int(round(decay * (1 << frac_bits)))
+
+
+def decay_to_shift(decay: float) -> int:
+    """The shift leak ``V − (V >> k)`` closest to ``β·V``: ``k`` minimising ``|1 − 2**−k − β|``."""
+    if not 0.0 < decay < 1.0:
+        raise ValueError(f"decay: expected a value in (0, 1) for a shift leak, found {decay}")
+    return min(range(1, 31), key=lambda k: abs(1.0 - 2.0 ** -k - decay))

@@ -97,6 +97,8 @@ def golden_stage(netspec_path: Path, out: Path, seed: int = 0) -> dict:
         "accumulates_per_layer_per_image": {
             name: float(ops) / len(data.y_test) for name, ops in zip(result.layer_names,
                                                                       result.accumulates)},
+        "firing_rate_per_layer": {name: float(rate) for name, rate in
+                                  zip(result.layer_names, result.firing_rates.mean(axis=1))},
         "spikes_per_layer_per_image": {
             name: float(spikes) / len(data.y_test)
             for name, spikes in zip(result.layer_names, result.layer_spikes.sum(axis=1))},

@@ -129,3 +129,32 @@ def test_learnable_decay_and_tables_get_gradients():
     s, v3 = adaptive_step_float(torch.tensor([5.0]), torch.tensor([6.0]), 10.0, 0.5, gain)
     (s.sum() + v3.sum()).backward()
     assert gain.grad is not None
+
+
+@settings(max_examples=100, deadline=None)
+@given(currents=CURRENTS, threshold=st.integers(1, 100), phase=st.integers(1, 3))
+def test_bistable_float_matches_integer(currents, threshold, phase):
+    from spikeforge.golden.float_neurons import bistable_step_float
+    from spikeforge.golden.neurons import bistable_fire, bistable_integrate
+    from spikeforge.schedule import INTEGRATE, bistable_mode
+
+    params = IFParams(threshold)
+    v_int = torch.zeros(1, dtype=torch.int64)
+    v_f = torch.zeros(1, dtype=torch.float64)
+    for t, current in enumerate(currents):
+        integrate = bistable_mode(0, t, phase) == INTEGRATE
+        if integrate:
+            s_int, v_int = bistable_integrate(torch.tensor([current]), v_int, params)
+        else:
+            s_int, v_int = bistable_fire(v_int, params)
+        s_f, v_f = bistable_step_float(torch.tensor([float(current)], dtype=torch.float64), v_f,
+                                       torch.tensor(float(threshold), dtype=torch.float64), integrate)
+        assert (int(s_f), float(v_f)) == (int(s_int), float(v_int))
+
+
+def test_trained_decay_quantizes_to_factor_and_shift():
+    from spikeforge.golden.float_neurons import decay_to_factor, decay_to_shift
+    assert decay_to_factor(0.75, 4) == 12
+    assert decay_to_shift(0.75) == 2 and decay_to_shift(0.9) == 3
+    with pytest.raises(ValueError, match=r"decay: expected a value in \[0, 1\], found 1.5"):
+        decay_to_factor(1.5, 4)

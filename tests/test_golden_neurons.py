@@ -151,3 +151,25 @@ def test_new_kinds_round_trip_through_a_file(tmp_path):
     again = netspec_io.load(spec.save(tmp_path / "a.npz"))
     assert again.layers[0].neuron == neuron
     assert again.input.rate_seed == spec.input.rate_seed
+
+
+def test_missing_kind_specific_parameter_is_named(tmp_path):
+    import json
+    from spikeforge import netspec as netspec_io
+    spec = _one_layer(NeuronSpec("mtlif", threshold=5, state_bits=8, levels=2), [[1]], [0], timesteps=2)
+    path = spec.save(tmp_path / "m.npz")
+    with np.load(path) as archive:
+        arrays = {key: archive[key] for key in archive.files}
+    header = json.loads(str(arrays["header"]))
+    del header["layers"][0]["neuron"]["levels"]
+    arrays["header"] = np.array(json.dumps(header))
+    np.savez(path, **arrays)
+    with pytest.raises(NetSpecError, match=r"required field missing at .*layers\[0\]\.neuron\.levels: expected a int, found nothing"):
+        netspec_io.load(path)
+
+
+def test_firing_rates_per_layer_and_step():
+    spec = _one_layer(NeuronSpec("if", threshold=1, state_bits=8), [[1], [1]], [0, 0], timesteps=3)
+    result = run(spec, np.array([[1], [0]]))
+    # Image 0 makes both neurons fire every step, image 1 none: rate 0.5.
+    assert result.firing_rates.tolist() == [[0.5, 0.5, 0.5]]
