@@ -38,8 +38,10 @@ class GoldenResult:
         Total spike values per layer and time step over the batch, shape ``(layers, T)`` (graded
         MT-LIF spikes count with their value).
     accumulates : numpy.ndarray
-        Synaptic accumulate operations per layer over the batch (one per active input event and
-        target neuron); for a direct-coded first layer these are multiply-accumulates.
+        Synaptic operations per layer over the batch: one per (active input, target neuron) pair.
+    multiply_accumulates : numpy.ndarray
+        The part of ``accumulates`` in layers whose inputs are multi-bit (a direct, hybrid or event
+        coded first layer, a layer after MT-LIF or sum pooling): multiply-accumulates, not adds.
     trains : list of numpy.ndarray or None
         With ``record=True``: per layer, spikes of shape ``(T, batch, n_out)`` (0..K).
     membranes : list of numpy.ndarray or None
@@ -50,6 +52,7 @@ class GoldenResult:
     predictions: np.ndarray
     layer_spikes: np.ndarray
     accumulates: np.ndarray
+    multiply_accumulates: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     trains: list | None = None
     membranes: list | None = None
     layer_names: list = field(default_factory=list)
@@ -163,6 +166,9 @@ def run(spec: NetSpec, inputs, record: bool = False) -> GoldenResult:
             activity = spikes
         counts += activity.reshape(batch, -1)
     counts_np = counts.numpy()
+    multibit = np.array([bound.input_max > 1 for bound in bounds])
     return GoldenResult(counts=counts_np, predictions=predict(counts_np), layer_spikes=layer_spikes,
-                        accumulates=accumulates, trains=trains, membranes=mem_rec,
+                        accumulates=accumulates,
+                        multiply_accumulates=np.where(multibit, accumulates, 0),
+                        trains=trains, membranes=mem_rec,
                         layer_names=[layer.name for layer in layers], layer_sizes=sizes)

@@ -94,6 +94,7 @@ def golden_stage(netspec_path: Path, out: Path, seed: int = 0) -> dict:
         "netspec": str(netspec_path), "images": int(len(data.y_test)), "accuracy": accuracy,
         "correct": int((result.predictions == data.y_test).sum()),
         "synaptic_ops_per_image": result.synaptic_ops_per_image,
+        "multiply_accumulates_per_image": float(result.multiply_accumulates.sum()) / len(data.y_test),
         "accumulates_per_layer_per_image": {
             name: float(ops) / len(data.y_test) for name, ops in zip(result.layer_names,
                                                                       result.accumulates)},

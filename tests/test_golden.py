@@ -95,6 +95,8 @@ def test_records_trains_membranes_and_operation_counts():
     # Layer 1 accumulates once per nonzero pixel, per neuron, per step.
     assert result.accumulates[0] == (images != 0).sum() * 32 * spec.timesteps
     assert result.accumulates[1] == result.layer_spikes[0].sum() * 10
+    # The direct-coded first layer multiplies; the spiking second only adds.
+    assert result.multiply_accumulates.tolist() == [result.accumulates[0], 0]
     np.testing.assert_array_equal(result.predictions, np.argmax(result.counts, axis=1))
 
 
