@@ -27,11 +27,17 @@ from spikeforge.bounds import LayerBounds
 from spikeforge.netspec import LayerSpec
 
 from .events import event_stream, index_bits
+from .select import select
 
 
 def groups(n_out: int, lanes: int) -> int:
     """Number of lane groups ``ceil(n_out / lanes)``."""
     return -(-n_out // lanes)
+
+
+def spike_bits(layer: LayerSpec) -> int:
+    """Width of the layer's output spike value: ``ceil(log2(K + 1))`` for MT-LIF, else 1."""
+    return max(1, layer.neuron.spike_max.bit_length())
 
 
 def pack(values, bits: int) -> int:
@@ -65,16 +71,18 @@ class LayerEngine(wiring.Component):
     """
 
     def __init__(self, layer: LayerSpec, bounds: LayerBounds, lanes: int, value_bits: int,
-                 timesteps: int):
+                 timesteps: int, stage: int = 0):
         self.layer = layer
         self.bounds = bounds
         self.lanes = lanes
         self.value_bits = value_bits
         self.timesteps = timesteps
+        self.stage = stage
         self.n_groups = groups(layer.n_out, lanes)
+        self.spike_bits = spike_bits(layer)
         super().__init__({
             "events_in": In(event_stream(layer.n_in, value_bits)),
-            "events_out": Out(event_stream(layer.n_out, 1)),
+            "events_out": Out(event_stream(layer.n_out, self.spike_bits)),
         })
 
     # ---- memory images ---------------------------------------------------------------------
@@ -129,14 +137,24 @@ class LayerEngine(wiring.Component):
         stage1_value = Signal.like(event_value)  # the next event may be latched while this computes
         step = Signal(range(max(self.timesteps, 2)))
         spike_mask = Signal(lanes)
+        spike_values = [Signal(self.spike_bits, name=f"spike_value_{lane}") for lane in range(lanes)]
         spike_base = Signal(range(G * lanes + 1))
         marker_pending = Signal()               # end-of-step event still to send
+        neuron = layer.neuron
+        bistable = neuron.kind == "bistable"
+        # Bistable schedule (spikeforge.schedule): this layer fires in the phases where
+        # (t // P) - stage is odd. Counters instead of a division: position in the phase, parity.
+        first_phase_fires = self.stage % 2 == 1
+        fire_phase = Signal(init=first_phase_fires)
+        phase_step = Signal(range(max(neuron.phase, 2)))
 
         # ---- emitter: one spike event per set bit of the mask, lowest lane first --------------
         lowest = Signal(range(max(lanes, 2)))
         for lane in reversed(range(lanes)):
             with m.If(spike_mask[lane]):
                 m.d.comb += lowest.eq(lane)
+        lowest_value = Signal(self.spike_bits)
+        m.d.comb += lowest_value.eq(select(lowest, spike_values))
         out = self.events_out
         emitting = spike_mask != 0
         # The end-of-step event follows the spikes of the last group, once they are all out.
@@ -144,7 +162,7 @@ class LayerEngine(wiring.Component):
         m.d.comb += [
             out.valid.eq(emitting | marker_now),
             out.payload.index.eq(Mux(emitting, spike_base + lowest, 0)),
-            out.payload.value.eq(Mux(emitting, 1, 0)),
+            out.payload.value.eq(Mux(emitting, lowest_value, 0)),
             out.payload.last.eq(~emitting),
         ]
         out_transfer = out.valid & out.ready
@@ -173,27 +191,31 @@ class LayerEngine(wiring.Component):
                 product = weight if self.value_bits == 1 else weight * stage1_value
             accumulated = Signal(signed(sbits), name=f"acc_{lane}")
             m.d.comb += accumulated.eq(v + product)
-            # Update: V + bias, clamp where the bounds allow saturation, fire, reset.
+            # Update: V + bias (a bistable fire phase takes no input), clamp where the bounds
+            # allow saturation, fire, reset, then leak for the next step.
             bias = b_rd.data[lane * sbits:(lane + 1) * sbits].as_signed()
             total = Signal(signed(sbits + 1), name=f"sum_{lane}")
-            m.d.comb += total.eq(v + bias)
+            m.d.comb += total.eq(Mux(fire_phase, v, v + bias) if bistable else v + bias)
             clamped = Signal(signed(sbits), name=f"v_{lane}")
             if bounds.saturates:
                 m.d.comb += clamped.eq(Mux(total > bounds.state_high, bounds.state_high,
                                            Mux(total < bounds.state_low, bounds.state_low, total)))
             else:
                 m.d.comb += clamped.eq(total)
-            fired = Signal(name=f"fire_{lane}")
             neuron_exists = (stage1_group * lanes + lane) < layer.n_out
-            m.d.comb += fired.eq((clamped >= threshold) & neuron_exists)
-            if layer.neuron.reset == "subtract":
-                after = Mux(fired, clamped - threshold, clamped)
+            level = Signal(self.spike_bits, name=f"level_{lane}")
+            m.d.comb += level.eq(Mux(neuron_exists, self._fire(clamped, fire_phase), 0))
+            fired = level != 0
+            if neuron.reset == "subtract":
+                after = clamped - level * threshold
             else:
                 after = Mux(fired, 0, clamped)
             updated = Signal(signed(sbits), name=f"next_{lane}")
-            m.d.comb += updated.eq(Mux(last_step, 0, after))
+            m.d.comb += updated.eq(Mux(last_step, 0, self._leak(after)))
             new_word.append(Mux(stage1_update, updated, accumulated))
             spikes.append(fired)
+            m.d.sync += spike_values[lane].eq(Mux(stage1 & advance & stage1_update, level,
+                                                  spike_values[lane]))
         m.d.comb += v_wr.data.eq(Cat(*new_word))
         with m.If(stage1 & advance):
             m.d.comb += v_wr.en.eq(1)
@@ -223,6 +245,13 @@ class LayerEngine(wiring.Component):
         with m.If(marker_now & out.ready):
             m.d.sync += [marker_pending.eq(0), updating.eq(0),
                          step.eq(Mux(last_step, 0, step + 1))]
+            if bistable:
+                with m.If(last_step):
+                    m.d.sync += [phase_step.eq(0), fire_phase.eq(first_phase_fires)]
+                with m.Elif(phase_step == neuron.phase - 1):
+                    m.d.sync += [phase_step.eq(0), fire_phase.eq(~fire_phase)]
+                with m.Else():
+                    m.d.sync += phase_step.eq(phase_step + 1)
 
         # ---- input: take a new event when the current one issues its last group --------------
         inp = self.events_in
@@ -231,8 +260,29 @@ class LayerEngine(wiring.Component):
         with m.If(inp.valid & inp.ready):
             with m.If(inp.payload.last):
                 m.d.sync += [updating.eq(1), group.eq(0)]
-            with m.Else():
+            with m.Elif(~fire_phase if bistable else 1):  # a fire phase ignores its input
                 m.d.sync += [holding.eq(1), group.eq(0), event_index.eq(inp.payload.index),
                              event_value.eq(inp.payload.value)]
         return m
+
+    # ---- neuron arithmetic -----------------------------------------------------------------
+    def _fire(self, v, fire_phase):
+        """Spike value for membrane ``v``: 0/1, or 0..K for MT-LIF (``v >= kθ`` for k = 1..K)."""
+        neuron = self.layer.neuron
+        theta = neuron.threshold
+        if neuron.kind == "mtlif":
+            # floor(v/θ) clamped to K, as a sum of K comparisons (no divider).
+            return sum((v >= k * theta).as_unsigned() for k in range(1, neuron.levels + 1))
+        if neuron.kind == "bistable":
+            return (v >= theta) & fire_phase
+        return v >= theta
+
+    def _leak(self, v):
+        """The leak applied before the next step's input: stored now, since nothing reads V between."""
+        neuron = self.layer.neuron
+        if neuron.kind not in ("lif", "mtlif") or neuron.leak == "none":
+            return v
+        if neuron.leak == "shift":
+            return v - (v >> neuron.leak_shift)
+        return (v * neuron.leak_factor) >> neuron.frac_bits
 

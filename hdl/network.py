@@ -17,8 +17,8 @@ from .layer_engine import LayerEngine, groups
 from .readout import SpikeCountReadout
 
 SUPPORTED_LAYERS = ("linear",)
-SUPPORTED_NEURONS = ("if",)
-SUPPORTED_ENCODINGS = ("direct",)
+SUPPORTED_NEURONS = ("if", "lif", "mtlif", "bistable")
+SUPPORTED_ENCODINGS = ("direct", "rate", "latency", "hybrid")
 DEFAULT_MAX_LANES = 8
 CYCLE_COUNTER_BITS = 32
 
@@ -96,17 +96,16 @@ class NetworkTop(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         spec = self.spec
-        m.submodules.input_buffer = buffer = InputBuffer(spec.input.size, spec.input.bits,
-                                                         spec.timesteps)
+        m.submodules.input_buffer = buffer = InputBuffer(spec.input, spec.timesteps)
         wiring.connect(m, wiring.flipped(self.input), buffer.input)
-        upstream, value_bits = buffer.events, spec.input.bits
-        for layer, bound, lanes in zip(spec.layers, self.bounds, self.lanes):
-            engine = LayerEngine(layer, bound, lanes, value_bits, spec.timesteps)
+        upstream, value_bits = buffer.events, buffer.event_value_bits
+        for stage, (layer, bound, lanes) in enumerate(zip(spec.layers, self.bounds, self.lanes)):
+            engine = LayerEngine(layer, bound, lanes, value_bits, spec.timesteps, stage)
             m.submodules[f"layer_{layer.name}"] = engine
             wiring.connect(m, upstream, engine.events_in)
-            upstream, value_bits = engine.events_out, 1
+            upstream, value_bits = engine.events_out, engine.spike_bits
         m.submodules.readout = readout = SpikeCountReadout(spec.n_out, count_bits(spec),
-                                                           spec.timesteps)
+                                                           spec.timesteps, value_bits)
         wiring.connect(m, upstream, readout.events)
         wiring.connect(m, readout.counts, wiring.flipped(self.output))
 

@@ -7,10 +7,11 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from .events import event_stream
+from .select import select
 
 
 class SpikeCountReadout(wiring.Component):
-    """Counts spike events per neuron; after ``timesteps`` end-of-step events sends the counts.
+    """Sums spike values per neuron; after ``timesteps`` end-of-step events sends the counts.
 
     Parameters
     ----------
@@ -20,6 +21,8 @@ class SpikeCountReadout(wiring.Component):
         Width of a count (holds 0..T).
     timesteps : int
         T.
+    value_bits : int
+        Width of a spike's value (graded MT-LIF spikes add their value).
 
     Attributes
     ----------
@@ -29,12 +32,12 @@ class SpikeCountReadout(wiring.Component):
         High in the cycle the last count of an image is transferred.
     """
 
-    def __init__(self, n_out: int, count_bits: int, timesteps: int):
+    def __init__(self, n_out: int, count_bits: int, timesteps: int, value_bits: int = 1):
         self.n_out = n_out
         self.count_bits = count_bits
         self.timesteps = timesteps
         super().__init__({
-            "events": In(event_stream(n_out, 1)),
+            "events": In(event_stream(n_out, value_bits)),
             "counts": Out(stream.Signature(unsigned(count_bits))),
             "last_count": Out(1),
         })
@@ -57,15 +60,10 @@ class SpikeCountReadout(wiring.Component):
                 # Explicit comparisons: an Array index would leave Verilog cases uncovered.
                 for neuron, counter in enumerate(counters):
                     with m.If(self.events.payload.index == neuron):
-                        m.d.sync += counter.eq(counter + 1)
+                        m.d.sync += counter.eq(counter + self.events.payload.value)
 
-        m.d.comb += self.counts.valid.eq(sending)
-        with m.Switch(position):
-            for neuron, counter in enumerate(counters):
-                with m.Case(neuron):
-                    m.d.comb += self.counts.payload.eq(counter)
-            with m.Default():
-                m.d.comb += self.counts.payload.eq(0)
+        m.d.comb += [self.counts.valid.eq(sending),
+                     self.counts.payload.eq(select(position, counters))]
         with m.If(self.counts.valid & self.counts.ready):
             with m.If(position == self.n_out - 1):
                 m.d.comb += self.last_count.eq(1)

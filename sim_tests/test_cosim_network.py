@@ -33,6 +33,22 @@ def test_random_network_is_bit_exact(tmp_path, simulator):
 
 
 @pytest.mark.parametrize("simulator", SIMULATORS)
+@pytest.mark.parametrize("kind, encoding", [("mtlif", "rate"), ("bistable", "hybrid"),
+                                            ("lif", "latency")])
+def test_other_neurons_and_encodings_are_bit_exact(tmp_path, simulator, kind, encoding):
+    import sys
+    from pathlib import Path
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+    from test_hdl_network import kind_netspec
+
+    spec = kind_netspec(3, kind, encoding)
+    netspec_path, verilog_path = _prepare(tmp_path, spec, [4, 5])
+    images = np.random.default_rng(3).integers(0, 17, (4, 12))
+    result = run_cosim(netspec_path, verilog_path, images, tmp_path / "run", simulator=simulator)
+    assert result.passed, result.mismatches
+
+
+@pytest.mark.parametrize("simulator", SIMULATORS)
 def test_mismatch_names_image_layer_neuron_and_values(tmp_path, simulator):
     """Verilog of one network checked against a NetSpec that differs in one threshold must fail."""
     spec = random_netspec(seed=3, sizes=(16, 12, 5), timesteps=4, thresholds=(30, 6),

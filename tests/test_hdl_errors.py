@@ -21,10 +21,10 @@ def test_lanes_out_of_range_name_the_layer_and_limit():
 
 def test_neuron_kind_without_hardware_is_refused():
     spec = random_netspec()
-    lif = dataclasses.replace(spec.layers[1], neuron=NeuronSpec("lif", 10, state_bits=12,
-                                                                leak="shift", leak_shift=2))
-    spec = NetSpec(spec.input, (spec.layers[0], lif), spec.timesteps).validate()
-    with pytest.raises(SpikeforgeError, match=r"neuron kind not supported by the hardware generator at layer fc2: expected one of \('if',\), found 'lif'"):
+    adaptive = dataclasses.replace(spec.layers[1], neuron=NeuronSpec(
+        "adaptive", 10, state_bits=12, frac_bits=2, decay_table=(4,) * 8, gain_table=(4,) * 8))
+    spec = NetSpec(spec.input, (spec.layers[0], adaptive), spec.timesteps).validate()
+    with pytest.raises(SpikeforgeError, match=r"neuron kind not supported by the hardware generator at layer fc2: expected one of \('if', 'lif', 'mtlif', 'bistable'\), found 'adaptive'"):
         generate_verilog(spec)
 
 
@@ -37,7 +37,7 @@ def test_layer_kind_and_encoding_without_hardware_are_refused():
     spec = NetSpec(InputSpec(16, "direct", 5, 16, shape=(1, 4, 4)), (conv, flat, out), 2).validate()
     with pytest.raises(SpikeforgeError, match=r"layer kind not supported by the hardware generator at layer conv: expected one of \('linear',\), found 'conv2d'"):
         generate_verilog(spec)
-    rate = dataclasses.replace(random_netspec().input, encoding="rate")
-    spec = NetSpec(rate, random_netspec().layers, 8).validate()
-    with pytest.raises(SpikeforgeError, match=r"input encoding not supported by the hardware generator at input.encoding: expected one of \('direct',\), found 'rate'"):
+    events = dataclasses.replace(random_netspec().input, encoding="events")
+    spec = NetSpec(events, random_netspec().layers, 8).validate()
+    with pytest.raises(SpikeforgeError, match=r"input encoding not supported by the hardware generator at input.encoding: expected one of \('direct', 'rate', 'latency', 'hybrid'\), found 'events'"):
         generate_verilog(spec)

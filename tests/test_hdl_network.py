@@ -73,3 +73,63 @@ def test_cycles_follow_the_cost_model():
     # plus a few cycles of pipeline per step and layer.
     assert cycles[0] <= model["total"] + 8 * spec.timesteps * len(spec.layers)
     assert cycles[0] >= 0.5 * model["total"]
+
+
+# ---- every neuron kind and encoding the generator builds ---------------------------------------
+
+import dataclasses  # noqa: E402
+
+from spikeforge.netspec import NetSpec, NeuronSpec  # noqa: E402
+
+
+def _neuron(kind, threshold, rng, state_bits=12):
+    if kind == "lif":
+        leak = rng.choice(["shift", "factor"])
+        if leak == "shift":
+            return NeuronSpec("lif", threshold, state_bits=state_bits, leak="shift",
+                              leak_shift=int(rng.integers(1, 4)))
+        return NeuronSpec("lif", threshold, state_bits=state_bits, leak="factor",
+                          leak_factor=int(rng.integers(0, 17)), frac_bits=4)
+    if kind == "mtlif":
+        return NeuronSpec("mtlif", threshold, state_bits=state_bits, levels=int(rng.integers(1, 5)),
+                          leak="shift", leak_shift=2, reset=str(rng.choice(["subtract", "zero"])))
+    if kind == "bistable":
+        return NeuronSpec("bistable", threshold, state_bits=state_bits, phase=2)
+    return NeuronSpec("if", threshold, state_bits=state_bits)
+
+
+def kind_netspec(seed, kind, encoding, sizes=(12, 9, 5), timesteps=6):
+    rng = np.random.default_rng(seed)
+    base = random_netspec(seed=seed, sizes=sizes, timesteps=timesteps, thresholds=(25, 4),
+                          state_bits=(12, 10), weight_bits=(1, 4) if seed % 2 else (3, 1))
+    inp = dataclasses.replace(base.input, encoding=encoding)
+    if encoding in ("rate", "latency"):
+        base = random_netspec(seed=seed, sizes=sizes, timesteps=timesteps, thresholds=(3, 4),
+                              state_bits=(12, 10), weight_bits=(4, 2))
+    layers = tuple(dataclasses.replace(layer, neuron=_neuron(kind, layer.neuron.threshold, rng))
+                   for layer in base.layers)
+    return NetSpec(inp, layers, timesteps).validate()
+
+
+@pytest.mark.parametrize("kind", ["if", "lif", "mtlif", "bistable"])
+@pytest.mark.parametrize("encoding", ["direct", "rate", "latency", "hybrid"])
+def test_every_kind_and_encoding_matches_golden(kind, encoding):
+    spec = kind_netspec(3, kind, encoding)
+    images = np.random.default_rng(3).integers(0, 17, (2, 12))
+    _check(spec, [4, 5], images)
+    # The first layer alone: its counts show every spike (and graded value) it sent.
+    first = NetSpec(spec.input, spec.layers[:1], spec.timesteps).validate()
+    assert run(first, images).counts.sum() > 0, "the test network must be active"
+    _check(first, [4], images)
+
+
+@settings(max_examples=15, deadline=None)
+@given(seed=st.integers(0, 10_000), kind=st.sampled_from(["if", "lif", "mtlif", "bistable"]),
+       encoding=st.sampled_from(["direct", "rate", "latency", "hybrid"]), data=st.data())
+def test_random_kinds_match_golden(seed, kind, encoding, data):
+    spec = kind_netspec(seed, kind, encoding, timesteps=data.draw(st.integers(1, 6)))
+    if data.draw(st.booleans()):  # one layer: every spike of it reaches the readout
+        spec = NetSpec(spec.input, spec.layers[:1], spec.timesteps).validate()
+    lanes = [data.draw(st.integers(1, 9)), data.draw(st.integers(1, 5))][:len(spec.layers)]
+    images = np.random.default_rng(seed).integers(0, 17, (2, 12))
+    _check(spec, lanes, images)
