@@ -82,7 +82,9 @@ def _step_function(layer, bounds, layer_index: int):
     no synaptic operation).
     """
     neuron = layer.neuron
-    params = IFParams(neuron.threshold, neuron.reset, bounds.state_low, bounds.state_high)
+    # Without possible saturation the clamp is the identity: skip it.
+    low, high = (bounds.state_low, bounds.state_high) if bounds.saturates else (None, None)
+    params = IFParams(neuron.threshold, neuron.reset, low, high)
     leak_params = LeakParams(neuron.leak, neuron.leak_shift, neuron.leak_factor, neuron.frac_bits)
     if neuron.kind == "if":
         return lambda t, i, v: (*if_step(i, v, params), True)
@@ -100,6 +102,17 @@ def _step_function(layer, bounds, layer_index: int):
             return (*bistable_integrate(i, v, params), True)
         return bistable
     raise ValueError(f"layer {layer.name}: unknown neuron kind {neuron.kind!r}")
+
+
+def _register_bits(layer, bound) -> int:
+    """Widest intermediate of the layer's integer step, products of leaks and gains included."""
+    bits = max(bound.sum_bits, bound.acc_bits + 1)
+    neuron = layer.neuron
+    if neuron.kind in ("lif", "mtlif") and neuron.leak == "factor":
+        bits += neuron.frac_bits + 1  # λ·V with λ <= 2**F
+    if neuron.kind == "adaptive":
+        bits += neuron.frac_bits + 9  # γ_t·I with γ_t <= 2**(F + 8)
+    return bits
 
 
 def run(spec: NetSpec, inputs, record: bool = False) -> GoldenResult:
@@ -125,13 +138,16 @@ def run(spec: NetSpec, inputs, record: bool = False) -> GoldenResult:
     shapes = layer_shapes(spec)
     batch, steps = steps_in.shape[1], spec.timesteps
     layers = spec.layers
-    operators = [make_operator(layer, bound) for layer, bound in zip(layers, bounds)]
+    # int32 arithmetic where every register of every layer provably fits (it is faster), else int64.
+    widest = max(_register_bits(layer, bound) for layer, bound in zip(layers, bounds))
+    state_dtype = torch.int32 if widest <= 31 else torch.int64
+    operators = [make_operator(layer, bound, state_dtype) for layer, bound in zip(layers, bounds)]
     # Bistable schedules count layers with neurons only: pools between them take no phase.
     stage = np.cumsum([0] + [0 if layer.stateless else 1 for layer in layers])[:-1]
     step_functions = [None if layer.stateless else _step_function(layer, bound, int(stage[index]))
                       for index, (layer, bound) in enumerate(zip(layers, bounds))]
     sizes = [int(np.prod(out_shape)) for _, out_shape in shapes]
-    membranes = [torch.zeros(batch, *out_shape, dtype=torch.int64) for _, out_shape in shapes]
+    membranes = [torch.zeros(batch, *out_shape, dtype=state_dtype) for _, out_shape in shapes]
     # Outputs of residual sources, newest last, as many steps back as the largest delay needs.
     sources = {layer.source: layer.delay for layer in layers if layer.kind == "residual"}
     history = {name: [] for name in sources}
@@ -141,15 +157,25 @@ def run(spec: NetSpec, inputs, record: bool = False) -> GoldenResult:
     trains = [np.zeros((steps, batch, n), np.int64) for n in sizes] if record else None
     mem_rec = [np.zeros((steps, batch, n), np.int64) for n in sizes] if record else None
     in_shape = spec.input.dims
+    # Direct coding presents the same input every step: the first operator's result is reused.
+    first_cached = spec.input.encoding == "direct" and layers[0].kind != "residual"
+    cached = operators[0](steps_in[0].reshape(batch, *in_shape), None) if first_cached else None
     for t in range(steps):
         activity = steps_in[t].reshape(batch, *in_shape)
+        active = None  # nonzero inputs of the next layer, when already known
         for index, layer in enumerate(layers):
             shortcut = None
             if layer.kind == "residual":
                 past = history[layer.source]
                 lag = layer.delay
                 shortcut = past[-1 - lag] if len(past) > lag else torch.zeros_like(activity)
-            current, operations = operators[index](activity, shortcut)
+            if index == 0 and cached is not None:
+                current, operations = cached
+            elif layer.kind == "linear":
+                current, operations = operators[index](activity, shortcut, active)
+            else:
+                current, operations = operators[index](activity, shortcut)
+            current = current.to(state_dtype)  # a no-op for linear layers
             if layer.stateless:
                 spikes, integrated = current, False
             else:
@@ -157,7 +183,9 @@ def run(spec: NetSpec, inputs, record: bool = False) -> GoldenResult:
                     t, current, membranes[index])
             if integrated:
                 accumulates[index] += operations
-            layer_spikes[index, t] = int(spikes.sum())
+            layer_spikes[index, t] = int(spikes.sum()) if spikes.numel() else 0
+            # 0/1 spikes: their sum is the next layer's number of active inputs.
+            active = int(layer_spikes[index, t]) if layer.neuron.spike_max == 1 and not layer.stateless else None
             if record:
                 trains[index][t] = spikes.reshape(batch, -1).numpy()
                 mem_rec[index][t] = membranes[index].reshape(batch, -1).numpy()

@@ -1,7 +1,7 @@
 """Integer-exact neuron steps: pure functions ``step(current, state, params) -> (spikes, state)``.
 
-They operate on int64 tensors and hold no state of their own; the executor (or a module) keeps the
-membrane between calls. The hardware neuron arrays must agree with them bit for bit. Shifts are
+They operate on integer tensors (int64, or int32 where the bounds allow) and hold no state of their
+own: they never modify their arguments; the executor (or a module) keeps the membrane between calls. The hardware neuron arrays must agree with them bit for bit. Shifts are
 arithmetic (floor), as in the hardware; the equations are in ``docs/semantics.md``.
 """
 
@@ -22,15 +22,15 @@ class IFParams:
         θ; a neuron fires when ``V >= θ`` (the comparison is ``>=``).
     reset : str
         ``"subtract"``: V ← V − θ on a spike; ``"zero"``: V ← 0 on a spike.
-    state_low, state_high : int
-        Range of the membrane register; ``V + I`` is clamped to it (saturation). When the compiler's
-        bounds show the range is never left, the clamp is the identity.
+    state_low, state_high : int or None
+        Range of the membrane register; ``V + I`` is clamped to it (saturation). None when the
+        compiler's bounds show the range is never left (the clamp would be the identity).
     """
 
     threshold: int
     reset: str = "subtract"
-    state_low: int = -(1 << 31)
-    state_high: int = (1 << 31) - 1
+    state_low: int | None = -(1 << 31)
+    state_high: int | None = (1 << 31) - 1
 
 
 @dataclass(frozen=True)
@@ -50,14 +50,17 @@ class LeakParams:
 
 
 def _reset(v: torch.Tensor, spikes: torch.Tensor, threshold: int, reset: str) -> torch.Tensor:
+    """Reset ``v`` in place: callers pass a tensor they created, never the caller's membrane."""
     if reset == "subtract":
-        return v - spikes * threshold
+        return v.sub_(spikes * threshold)
     if reset == "zero":
-        return torch.where(spikes > 0, torch.zeros_like(v), v)
+        return v.masked_fill_(spikes > 0, 0)
     raise ValueError(f"unknown reset mode {reset!r}: expected 'subtract' or 'zero'")
 
 
 def _clamp(v: torch.Tensor, params: IFParams) -> torch.Tensor:
+    if params.state_low is None:  # the bounds prove V never leaves the state range
+        return v
     return torch.clamp(v, params.state_low, params.state_high)
 
 
@@ -93,7 +96,7 @@ def if_step(current: torch.Tensor, membrane: torch.Tensor, params: IFParams
         Membrane after integration, firing and reset.
     """
     v = _clamp(membrane + current, params)
-    spikes = (v >= params.threshold).to(torch.int64)
+    spikes = (v >= params.threshold).to(v.dtype)
     return spikes, _reset(v, spikes, params.threshold, params.reset)
 
 
@@ -123,13 +126,13 @@ def bistable_integrate(current: torch.Tensor, membrane: torch.Tensor, params: IF
 
 def bistable_fire(membrane: torch.Tensor, params: IFParams) -> tuple[torch.Tensor, torch.Tensor]:
     """Bistable IF in a fire phase: no input; ``s = V >= θ``, reset."""
-    spikes = (membrane >= params.threshold).to(torch.int64)
-    return spikes, _reset(membrane, spikes, params.threshold, params.reset)
+    spikes = (membrane >= params.threshold).to(membrane.dtype)
+    return spikes, _reset(membrane.clone(), spikes, params.threshold, params.reset)
 
 
 def adaptive_step(current: torch.Tensor, membrane: torch.Tensor, params: IFParams, decay: int,
                   gain: int, frac_bits: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Adaptive neuron (ASNN): ``V ← clamp((λ_t·V) >> F + (γ_t·I) >> F)``; fires on ``V > θ`` (strict)."""
     v = _clamp(((decay * membrane) >> frac_bits) + ((gain * current) >> frac_bits), params)
-    spikes = (v > params.threshold).to(torch.int64)
+    spikes = (v > params.threshold).to(v.dtype)
     return spikes, _reset(v, spikes, params.threshold, params.reset)

@@ -1,7 +1,8 @@
 """Integer-exact synaptic operators of each layer kind: ``activity -> (current, operations)``.
 
-Matrix products and convolutions run in float64, which is exact because the compiler's bounds keep
-every partial sum an integer below 2**53 (checked; int64 kernels otherwise). Pooling uses sums and
+Matrix products run in float32 or float64 and convolutions in float64, which is exact because the
+compiler's bounds keep every partial sum an integer below 2**24 (float32) or 2**53 (float64); int64
+kernels otherwise. Pooling uses sums and
 maxima of integers. ``operations`` counts synaptic accumulates: one per (active input, target) pair.
 """
 
@@ -14,6 +15,7 @@ import torch.nn.functional as F
 from spikeforge.bounds import LayerBounds
 from spikeforge.netspec import LayerSpec
 
+FLOAT32_EXACT = 1 << 24
 FLOAT64_EXACT = 1 << 53
 
 
@@ -21,22 +23,42 @@ def _exact(bound: LayerBounds) -> bool:
     return max(abs(bound.acc_low), abs(bound.acc_high)) < FLOAT64_EXACT
 
 
-class Linear:
-    """``W·x + b`` over a flat input."""
+def exact_float_dtype(bound: LayerBounds):
+    """The narrowest float type whose products are exact for this layer, or None (use int64).
 
-    def __init__(self, layer: LayerSpec, bound: LayerBounds):
-        self.float = _exact(bound)
+    Every partial sum of the accumulate is an integer in ``[acc_low, acc_high]``; a float type
+    represents all integers below ``2**mantissa`` exactly, so its sums and products of integer
+    operands are exact too.
+    """
+    magnitude = max(abs(bound.acc_low), abs(bound.acc_high))
+    if magnitude < FLOAT32_EXACT:
+        return torch.float32
+    if magnitude < FLOAT64_EXACT:
+        return torch.float64
+    return None
+
+
+class Linear:
+    """``W·x + b`` over a flat input (float32 or float64 products where provably exact)."""
+
+    def __init__(self, layer: LayerSpec, bound: LayerBounds, state_dtype=torch.int64):
+        self.dtype = exact_float_dtype(bound)
+        self.state_dtype = state_dtype
         weights = torch.from_numpy(layer.effective_weights.T.copy())
-        self.weights = weights.to(torch.float64) if self.float else weights
-        self.bias = torch.from_numpy(layer.bias.astype(np.int64))
+        self.weights = weights.to(self.dtype) if self.dtype is not None else weights
+        self.bias = torch.from_numpy(layer.bias.astype(np.int64)).to(state_dtype)
         self.n_out = layer.weights.shape[0]
 
-    def __call__(self, x: torch.Tensor, shortcut=None):
-        if self.float:
-            acc = torch.round(x.to(torch.float64) @ self.weights).to(torch.int64)
+    def __call__(self, x: torch.Tensor, shortcut=None, active: int | None = None):
+        """``active``: the number of nonzero inputs when the caller knows it (saves a count)."""
+        if self.dtype is not None:
+            # The float result is an exact integer: converting needs no rounding.
+            acc = (x.to(self.dtype) @ self.weights).to(self.state_dtype)
         else:
-            acc = x @ self.weights
-        return acc + self.bias, int((x != 0).sum()) * self.n_out
+            acc = (x.to(torch.int64) @ self.weights).to(self.state_dtype)
+        if active is None:
+            active = int(torch.count_nonzero(x))
+        return acc.add_(self.bias), active * self.n_out
 
 
 class Conv2d:
@@ -103,10 +125,10 @@ class Residual:
         return x + shortcut, int((x != 0).sum() + (shortcut != 0).sum())
 
 
-def make_operator(layer: LayerSpec, bound: LayerBounds):
-    """The operator of ``layer``."""
+def make_operator(layer: LayerSpec, bound: LayerBounds, state_dtype=torch.int64):
+    """The operator of ``layer``; linear layers produce ``state_dtype`` currents directly."""
     if layer.kind == "linear":
-        return Linear(layer, bound)
+        return Linear(layer, bound, state_dtype)
     if layer.kind == "conv2d":
         return Conv2d(layer, bound)
     if layer.kind in ("sumpool", "avgpool", "orpool"):
