@@ -307,7 +307,7 @@ def main(argv=None) -> dict:
         "timing": "best of repeats, one warm-up run of each excluded, repeats interleaved",
         "golden": {"samples_per_s": round(golden_rate, 1), "best_s": round(min(golden_times), 6),
                    "median_s": round(statistics.median(golden_times), 6),
-                   "arithmetic": "float64 accumulate (exact), int64 neurons"},
+                   "arithmetic": "exact float32 or float64 accumulate (bound-checked), int32 or int64 neurons"},
         "snntorch": {"samples_per_s": round(snntorch_rate, 1),
                      "best_s": round(min(snntorch_times), 6),
                      "median_s": round(statistics.median(snntorch_times), 6),
