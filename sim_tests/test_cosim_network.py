@@ -63,3 +63,27 @@ def test_mismatch_names_image_layer_neuron_and_values(tmp_path, simulator):
     message = str(info.value)
     assert "RTL differs from the golden model" in message
     assert "layer fc2, neuron" in message and "golden" in message and "RTL" in message
+
+
+@pytest.mark.parametrize("simulator", SIMULATORS)
+def test_debug_mode_names_the_first_diverging_layer_step_and_neuron(tmp_path, simulator):
+    spec = random_netspec(seed=3, sizes=(16, 12, 5), timesteps=4, thresholds=(30, 6),
+                          state_bits=(12, 8))
+    _, verilog_path = _prepare(tmp_path, spec, [4, 5])
+    # The reference differs from the hardware in one threshold of the first layer.
+    other = random_netspec(seed=3, sizes=(16, 12, 5), timesteps=4, thresholds=(29, 6),
+                           state_bits=(12, 8))
+    images = np.random.default_rng(3).integers(0, 17, (4, 16))
+    from spikeforge.golden import run
+    golden = run(other, images, record=True).trains[0]
+    hardware = run(spec, images, record=True).trains[0]
+    image, step, neuron = (int(i) for i in np.argwhere(golden.transpose(1, 0, 2) != hardware.transpose(1, 0, 2))[0])
+    result = run_cosim(other.save(tmp_path / "other.npz"), verilog_path, images, tmp_path / "run",
+                       simulator=simulator, raise_on_mismatch=False, debug=True)
+    assert result.images[image]["first_divergence"] == (
+        f"first divergence: layer fc1, step {step}, neuron {neuron}: golden spike "
+        f"{golden[step, image, neuron]}, RTL spike {hardware[step, image, neuron]}")
+    # A network that matches reports no divergence in debug mode.
+    clean = run_cosim(spec.save(tmp_path / "same.npz"), verilog_path, images, tmp_path / "run2",
+                      simulator=simulator, debug=True)
+    assert all(record["first_divergence"] is None for record in clean.images)

@@ -58,7 +58,7 @@ def cmd_sim(args) -> int:
     with stage(f"co-simulate {args.images} images on {args.simulator}"):
         report = sim_stage(Path(args.netspec), _out(args), images=args.images,
                            simulator=args.simulator, lanes=args.lanes, seed=args.seed,
-                           verilog=args.verilog)
+                           verilog=args.verilog, debug=args.debug)
     console.print(f"{report['images']} images bit-exact against the golden model on "
                   f"{report['simulator']}; mean {report['cycles_mean']:.0f} cycles per image")
     return 0
@@ -212,6 +212,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--images", type=int, default=50, help="held-out images to simulate (default 50)")
     p.add_argument("--simulator", default="verilator", choices=["verilator", "icarus"])
     p.add_argument("--verilog", help="Verilog to check (default: generate it from the NetSpec)")
+    p.add_argument("--debug", action="store_true",
+                   help="also record every layer's spikes and name the first diverging layer, "
+                        "step and neuron (slow)")
     p.add_argument("--seed", type=int, default=0)
 
     p = add("build", cmd_build, "synthesize, place and route for a board; report resources and Fmax")

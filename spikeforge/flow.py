@@ -138,7 +138,8 @@ def held_out_images(count: int, seed: int = 0):
 
 
 def sim_stage(netspec_path: Path, out: Path, images: int = 50, simulator: str = "verilator",
-              lanes: str | None = None, seed: int = 0, verilog: Path | None = None) -> dict:
+              lanes: str | None = None, seed: int = 0, verilog: Path | None = None,
+              debug: bool = False) -> dict:
     """Co-simulate held-out images on Verilog of the NetSpec; every count must equal the golden one.
 
     Without ``verilog`` the Verilog is generated afresh from the NetSpec and lanes (as ``compile``
@@ -162,7 +163,7 @@ def sim_stage(netspec_path: Path, out: Path, images: int = 50, simulator: str = 
     predicted = describe(spec, parse_lanes(lanes, spec)).get("predicted_cycles_max")
     budget = int(predicted * 4) if predicted else 2_000_000
     result = run_cosim(netspec_path, verilog_path, x, out / "cosim", simulator=simulator,
-                       image_ids=ids, cycle_budget=budget, raise_on_mismatch=False)
+                       image_ids=ids, cycle_budget=budget, raise_on_mismatch=False, debug=debug)
     report = result.summary()
     report["mismatch_lines"] = result.mismatches[:50]
     report["log"] = result.log

@@ -29,6 +29,8 @@ class CosimJob:
         Cycles allowed per image before the testbench reports a hang.
     image_ids : list of int
         The data set index of each image, for messages.
+    debug : bool
+        Also record every layer's spikes and report the first diverging layer, step and neuron.
     """
 
     netspec: str
@@ -36,6 +38,7 @@ class CosimJob:
     results: str
     cycle_budget: int
     image_ids: list
+    debug: bool = False
 
     def save(self, path: Path) -> Path:
         path.write_text(json.dumps(asdict(self), indent=1))

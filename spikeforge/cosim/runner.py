@@ -69,7 +69,7 @@ def require_simulator(simulator: str) -> None:
 
 def run_cosim(netspec_path: str | Path, verilog_path: str | Path, images, work_dir: str | Path,
               simulator: str = "verilator", image_ids=None, cycle_budget: int = 1_000_000,
-              raise_on_mismatch: bool = True) -> CosimResult:
+              raise_on_mismatch: bool = True, debug: bool = False) -> CosimResult:
     """Co-simulate ``images`` through the Verilog and compare every count with the golden executor.
 
     Parameters
@@ -90,6 +90,9 @@ def run_cosim(netspec_path: str | Path, verilog_path: str | Path, images, work_d
         Cycles per image before the testbench declares a hang.
     raise_on_mismatch : bool
         Raise :class:`MismatchError` listing the first mismatches (default), or just return them.
+    debug : bool
+        Record every layer's spikes inside the design (slow: Python wakes every cycle) and report
+        the first diverging layer, step and neuron of each image.
 
     Returns
     -------
@@ -109,7 +112,8 @@ def run_cosim(netspec_path: str | Path, verilog_path: str | Path, images, work_d
     from .job import ENV_VAR, CosimJob
 
     job = CosimJob(netspec=str(Path(netspec_path).resolve()), images=str(work_dir / "images.npy"),
-                   results=str(results_path), cycle_budget=int(cycle_budget), image_ids=ids)
+                   results=str(results_path), cycle_budget=int(cycle_budget), image_ids=ids,
+                   debug=debug)
     job_path = job.save(work_dir / "job.json")
 
     runner = get_runner(simulator)

@@ -2,7 +2,8 @@
 
 Python stays at transaction level: the driver hands over one image (``input.size`` stream transfers),
 the monitor wakes on ``output.valid`` and takes the ``n_out`` counts, and nothing in Python waits on
-the clock while the network computes. The reference model is the golden executor; the checker
+the clock while the network computes. In debug mode a :class:`LayerMonitor` per layer also records
+every spike inside the design, and the checker names the first layer, step and neuron that diverge. The reference model is the golden executor; the checker
 compares exact integers and names the image, layer, neuron and both values of every mismatch.
 """
 
@@ -67,17 +68,65 @@ class CountMonitor:
         return counts
 
 
+class LayerMonitor:
+    """Debug mode: records one layer's output events, step by step, from inside the design.
+
+    It wakes on every clock edge, so it is for diagnosing a mismatch, not for long runs.
+    """
+
+    def __init__(self, dut, layer, n_out: int, value_bits: int):
+        self.engine = getattr(dut, f"layer_{layer.name}")
+        self.clk = dut.clk
+        self.index_bits = max(1, (n_out - 1).bit_length())
+        self.value_bits = value_bits
+        self.steps: list[dict[int, int]] = []
+        self._current: dict[int, int] = {}
+
+    def take(self) -> list[dict[int, int]]:
+        """The steps recorded since the last call (one dict neuron -> value per step)."""
+        steps, self.steps = self.steps, []
+        return steps
+
+    async def run(self) -> None:
+        valid, ready = self.engine.events_out__valid, self.engine.events_out__ready
+        payload = self.engine.events_out__payload
+        while True:
+            await ReadOnly()
+            if valid.value and ready.value:
+                word = int(payload.value)
+                index = word & ((1 << self.index_bits) - 1)
+                value = (word >> self.index_bits) & ((1 << self.value_bits) - 1)
+                if word >> (self.index_bits + self.value_bits) & 1:  # end of step
+                    self.steps.append(self._current)
+                    self._current = {}
+                else:
+                    self._current[index] = value
+            await RisingEdge(self.clk)
+
+
 class ReferenceModel:
     """The golden executor, run once on all images of the job."""
 
-    def __init__(self, spec, images):
+    def __init__(self, spec, images, record: bool = False):
         from spikeforge.golden import run  # the testbench may import torch; hdl never does
 
         self.spec = spec
-        self.result = run(spec, images)
+        self.result = run(spec, images, record=record)
 
     def expected(self, index: int) -> list[int]:
         return [int(c) for c in self.result.counts[index]]
+
+    def first_divergence(self, index: int, observed_layers) -> str | None:
+        """The first layer, step and neuron whose spike differs from the golden one, or None."""
+        for layer, trains, steps in zip(self.spec.layers, self.result.trains, observed_layers):
+            for t in range(self.spec.timesteps):
+                got = steps[t] if t < len(steps) else {}
+                want = {int(n): int(trains[t, index, n]) for n in np.flatnonzero(trains[t, index])}
+                if got != want:
+                    neuron = min(set(got) ^ set(want) or {n for n in got if got[n] != want.get(n)})
+                    return (f"first divergence: layer {layer.name}, step {t}, neuron {neuron}: "
+                            f"golden spike {want.get(neuron, 0)}, RTL spike {got.get(neuron, 0)}")
+        return None
 
 
 class Checker:
@@ -105,9 +154,15 @@ async def network_matches_golden(dut):
     job = CosimJob.load(os.environ[ENV_VAR])
     spec = netspec_io.load(job.netspec)
     images = np.load(job.images)
-    model = ReferenceModel(spec, images)
+    model = ReferenceModel(spec, images, record=job.debug)
     driver, monitor = ImageDriver(dut), CountMonitor(dut, spec.n_out)
     checker = Checker(spec.layers[-1].name, spec.timesteps)
+    layer_monitors = []
+    if job.debug:
+        for layer in spec.layers:
+            value_bits = max(1, layer.neuron.spike_max.bit_length())
+            layer_monitors.append(LayerMonitor(dut, layer, layer.n_out, value_bits))
+            cocotb.start_soon(layer_monitors[-1].run())
 
     Clock(dut.clk, CLOCK_NS, unit="ns").start()
     dut.rst.value = 1
@@ -133,8 +188,14 @@ async def network_matches_golden(dut):
         cycles = int(dut.cycles.value)
         expected = model.expected(index)
         match = checker.check(image_id, expected, observed)
-        records.append({"image": image_id, "expected": expected, "observed": observed,
-                        "cycles": cycles, "match": match})
+        record = {"image": image_id, "expected": expected, "observed": observed,
+                  "cycles": cycles, "match": match}
+        if job.debug:
+            divergence = model.first_divergence(index, [m.take() for m in layer_monitors])
+            record["first_divergence"] = divergence
+            if divergence is not None:
+                checker.mismatches.append(f"image {image_id}: {divergence}")
+        records.append(record)
 
     with open(job.results, "w") as handle:
         json.dump({"images": records, "mismatches": checker.mismatches}, handle)
