@@ -25,6 +25,20 @@ def _rewrite(path, header_edit=None, arrays_edit=None):
     np.savez(path, **arrays)
 
 
+def _replace_array(path, key, transform):
+    """Hand-edit one array of a saved NetSpec: ``arrays[key] = transform(arrays[key])``."""
+    def edit(arrays):
+        arrays[key] = transform(arrays[key])
+
+    _rewrite(path, arrays_edit=edit)
+
+
+def _with(array, position, value):
+    array = array.copy()
+    array[position] = value
+    return array
+
+
 def test_round_trip_keeps_every_field(tmp_path):
     spec = random_netspec(seed=3)
     path = spec.save(tmp_path / "net.npz")
@@ -76,11 +90,7 @@ def test_wrong_schema_version(tmp_path):
 
 def test_hand_edited_weight_out_of_range(tmp_path):
     path = random_netspec().save(tmp_path / "net.npz")
-
-    def edit(arrays):
-        arrays["layers.1.weights"][3, 5] = 9
-
-    _rewrite(path, arrays_edit=edit)
+    _replace_array(path, "layers.1.weights", lambda w: _with(w, (3, 5), 9))
     with pytest.raises(NetSpecError) as info:
         netspec.load(path)
     message = str(info.value)
@@ -92,11 +102,7 @@ def test_hand_edited_weight_out_of_range(tmp_path):
 
 def test_binary_weight_not_plus_minus_one(tmp_path):
     path = random_netspec().save(tmp_path / "net.npz")
-
-    def edit(arrays):
-        arrays["layers.0.weights"][0, 0] = 0
-
-    _rewrite(path, arrays_edit=edit)
+    _replace_array(path, "layers.0.weights", lambda w: _with(w, (0, 0), 0))
     with pytest.raises(NetSpecError, match=r"binary weight is not ±1 at .*layers\[0\]\.weights\[0, 0\]: "
                                            r"expected -1 or \+1 for weight_bits 1, found 0"):
         netspec.load(path)
@@ -104,11 +110,7 @@ def test_binary_weight_not_plus_minus_one(tmp_path):
 
 def test_float_weights_rejected(tmp_path):
     path = random_netspec().save(tmp_path / "net.npz")
-
-    def edit(arrays):
-        arrays["layers.0.weights"] = arrays["layers.0.weights"].astype(np.float32)
-
-    _rewrite(path, arrays_edit=edit)
+    _replace_array(path, "layers.0.weights", lambda w: w.astype(np.float32))
     with pytest.raises(NetSpecError, match=r"layer array is not integer .*expected an integer dtype, "
                                            r"found float32"):
         netspec.load(path)
@@ -116,11 +118,7 @@ def test_float_weights_rejected(tmp_path):
 
 def test_shape_mismatch_between_layers(tmp_path):
     path = random_netspec().save(tmp_path / "net.npz")
-
-    def edit(arrays):
-        arrays["layers.1.weights"] = arrays["layers.1.weights"][:, :-1]
-
-    _rewrite(path, arrays_edit=edit)
+    _replace_array(path, "layers.1.weights", lambda w: w[:, :-1])
     with pytest.raises(NetSpecError, match=r"layers\[1\]\.weights: expected shape \(n_out, 32\), "
                                            r"found shape \(10, 31\)"):
         netspec.load(path)
