@@ -264,7 +264,7 @@ def _check_lanes(spec: NetSpec, lanes) -> list[int]:
     return checked
 
 
-def _check_result(spec: NetSpec, result) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
+def _check_result(spec: NetSpec, result, bounds) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
     """Images, accumulates, multiply-accumulates and layer spikes of a result of ``spec``."""
     layers = len(spec.layers)
     counts = getattr(result, "counts", None)
@@ -295,7 +295,6 @@ def _check_result(spec: NetSpec, result) -> tuple[int, np.ndarray, np.ndarray, n
         where = tuple(int(i) for i in np.argwhere(spikes < 0)[0])
         raise EnergyError("negative spike count", f"result.layer_spikes{list(where)}", "a count >= 0",
                           str(int(spikes[where])))
-    bounds = analyse(spec)
     for index, (layer, bound) in enumerate(zip(spec.layers, bounds)):
         where = f"layers[{index}] ({layer.name})"
         if accumulates[index] % layer.n_out:
@@ -379,8 +378,8 @@ def estimate_energy(spec: NetSpec, golden_result, lanes: Sequence[int] | None = 
     spec.validate()
     _check_spec(spec)
     lanes = _check_lanes(spec, lanes)
-    images, accumulates, macs, spikes = _check_result(spec, golden_result)
     bounds = analyse(spec)
+    images, accumulates, macs, spikes = _check_result(spec, golden_result, bounds)
     steps = spec.timesteps
     read_bit, write_bit = table.sram_read_bit, table.sram_write_bit
     ann_fp32_mac = table.pj("fp32_mult") + table.pj("fp32_add")
@@ -391,9 +390,9 @@ def estimate_energy(spec: NetSpec, golden_result, lanes: Sequence[int] | None = 
         g = _groups(layer.n_out, p)
         width = bound.sum_bits
         value_bits = (spec.input.bits if index == 0 else unsigned_bits(bound.input_max))
-        events = accumulates[index] / layer.n_out / images
-        n_macs = macs[index] / images
-        n_adds = (accumulates[index] - macs[index]) / images
+        events = float(accumulates[index]) / layer.n_out / images
+        n_macs = float(macs[index]) / images
+        n_adds = float(accumulates[index] - macs[index]) / images
         add_pj = table.int_add(width)
         if layer.weight_bits == 1:
             # One value x scale product per (event, group), shared by the lanes; a shift when the
