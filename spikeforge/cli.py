@@ -77,6 +77,25 @@ def cmd_build(args) -> int:
     return 0
 
 
+def cmd_run(args) -> int:
+    from . import netspec as netspec_io
+    from .boards.host import BoardClient, SerialTransport
+    from .flow import console, held_out_images
+
+    spec = netspec_io.load(args.netspec)
+    images, ids = held_out_images(args.images, args.seed)
+    transport = SerialTransport(args.port, args.baud, args.timeout)
+    try:
+        result = BoardClient(spec, transport).run(images, ids)
+    finally:
+        transport.close()
+    summary = result.summary()
+    _print_mapping("board run", summary)
+    for line in result.mismatches[:20]:
+        console.print(line, highlight=False, soft_wrap=True)
+    return 0 if not result.mismatches else 1
+
+
 def cmd_demo(args) -> int:
     from .flow import (build_stage, compile_stage, console, golden_stage, sim_stage, stage,
                        train_stage)
@@ -223,6 +242,15 @@ def build_parser() -> argparse.ArgumentParser:
     add_lanes(p)
     p.add_argument("--board", default="icebreaker", help="target board (default: icebreaker)")
     p.add_argument("--seed", type=int, default=1, help="nextpnr placement seed")
+
+    p = add("run", cmd_run, "run held-out images on a board over its serial port, checked "
+                            "against the golden model")
+    p.add_argument("netspec", help="the NetSpec the board's bitstream was built from")
+    p.add_argument("--port", required=True, help="serial port, e.g. /dev/ttyUSB1")
+    p.add_argument("--baud", type=int, default=115200)
+    p.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for an answer")
+    p.add_argument("--images", type=int, default=50)
+    p.add_argument("--seed", type=int, default=0)
 
     p = add("demo", cmd_demo, "run every stage on the embedded digits data set")
     add_out(p, default="out/demo")

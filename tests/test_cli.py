@@ -8,7 +8,7 @@ from spikeforge import toolchain
 from spikeforge.cli import build_parser, main
 from spikeforge.synthetic import random_netspec
 
-COMMANDS = ["train", "golden", "compile", "sim", "build", "demo", "doctor"]
+COMMANDS = ["train", "golden", "compile", "sim", "build", "run", "demo", "doctor"]
 
 
 def test_help_lists_every_stage(capsys):
@@ -82,3 +82,10 @@ def test_image_count_out_of_range(tmp_path, capsys):
     assert main(["sim", str(spec_path), "--out", str(tmp_path / "o"), "--images", "1000"]) == 2
     err = " ".join(capsys.readouterr().err.split())
     assert "image count out of range at --images: expected an integer in [1, 360], found 1000" in err
+
+
+def test_run_names_a_serial_port_that_cannot_be_opened(tmp_path, capsys):
+    spec_path = random_netspec().save(tmp_path / "net.npz")
+    assert main(["run", str(spec_path), "--port", str(tmp_path / "no-such-tty"), "--images", "1"]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "serial port cannot be opened at --port" in err and "no-such-tty" in err
