@@ -124,6 +124,7 @@ def cmd_demo(args) -> int:
         "golden_accuracy": golden["accuracy"], "test_images": golden["images"],
         "quantized_accuracy": train["quantized_accuracy"], "count_agreement": train["count_agreement"],
         "synaptic_ops_per_image": golden["synaptic_ops_per_image"],
+        "energy_model_pj_per_image": golden["energy_model_pj_per_image"],
         "verilog": design["verilog"], "lint_clean": design.get("lint", {}).get("passed"),
         "cosim_images": cosim["images"], "cosim_bit_exact": cosim["bit_exact"],
         "cycles_per_image": cosim["cycles_mean"],
@@ -144,6 +145,10 @@ def _summary_table(summary: dict) -> Table:
     table.add_row("golden", f"{summary['golden_accuracy'] * 100:.1f} % on "
                   f"{summary['test_images']} held-out images (integer executor)")
     table.add_row("synaptic ops", f"{summary['synaptic_ops_per_image']:.0f} per image")
+    energy = summary["energy_model_pj_per_image"]
+    table.add_row("energy (model)", f"SNN {energy['snn'] / 1000:.1f} nJ per image, ANN fp32 "
+                  f"{energy['ann_fp32'] / 1000:.1f} nJ, ANN int8 {energy['ann_int8'] / 1000:.1f} nJ "
+                  "(45 nm table, not measured)")
     table.add_row("compile", f"{summary['verilog']} (lint clean: {summary['lint_clean']})")
     table.add_row("co-simulation", f"{summary['cosim_images']} images, bit-exact: "
                   f"{summary['cosim_bit_exact']}, {summary['cycles_per_image']:.0f} cycles/image")

@@ -7,6 +7,7 @@ plus a JSON report. The CLI (:mod:`spikeforge.cli`) is a thin layer over these f
       netspec.npz          train      the integer network
       train_report.json    train      accuracies (float, quantized, golden integer), agreement
       golden_report.json   golden     accuracy and synaptic operations on the test split
+      energy_report.json   golden     energy per inference: a 45 nm model, SNN vs the equivalent ANN
       spikeforge_top.v     compile    Verilog of the network top
       design.json          compile    ports, memories, lanes, cost model, lint results
       cosim/               sim        simulator build, logs, per-image results
@@ -105,7 +106,14 @@ def golden_stage(netspec_path: Path, out: Path, seed: int = 0) -> dict:
             for name, spikes in zip(result.layer_names, result.layer_spikes.sum(axis=1))},
         "seconds": round(seconds, 3),
     }
+    from .energy import estimate_energy
+
+    energy = estimate_energy(spec, result)  # a model (45 nm table), nothing measured
+    report["energy_model_pj_per_image"] = {"snn": energy.snn["total"],
+                                           "ann_fp32": energy.ann["fp32"]["total"],
+                                           "ann_int8": energy.ann["int8"]["total"]}
     write_json_atomic(out / "golden_report.json", report)
+    write_json_atomic(out / "energy_report.json", energy.to_dict())
     return report
 
 
