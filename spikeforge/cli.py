@@ -96,6 +96,15 @@ def cmd_run(args) -> int:
     return 0 if not result.mismatches else 1
 
 
+def cmd_report(args) -> int:
+    from .flow import console
+    from .report import build_report
+
+    paths = build_report(Path(args.folder))
+    console.print(f"report written: {paths['markdown']} and {paths['html']}")
+    return 0
+
+
 def cmd_demo(args) -> int:
     from .flow import (build_stage, compile_stage, console, golden_stage, sim_stage, stage,
                        train_stage)
@@ -131,7 +140,11 @@ def cmd_demo(args) -> int:
         "build": build, "seconds": round(time.perf_counter() - start, 1), "out": str(out),
     }
     write_json_atomic(out / "summary.json", summary)
+    from .report import build_report
+
+    report = build_report(out)
     console.print(_summary_table(summary))
+    console.print(f"report: {report['html']}")
     return 0
 
 
@@ -256,6 +269,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for an answer")
     p.add_argument("--images", type=int, default=50)
     p.add_argument("--seed", type=int, default=0)
+
+    p = add("report", cmd_report, "write report.md and report.html with plots from a run folder")
+    p.add_argument("folder", help="a folder the stages wrote into (e.g. out/demo)")
 
     p = add("demo", cmd_demo, "run every stage on the embedded digits data set")
     add_out(p, default="out/demo")

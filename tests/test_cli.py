@@ -8,7 +8,7 @@ from spikeforge import toolchain
 from spikeforge.cli import build_parser, main
 from spikeforge.synthetic import random_netspec
 
-COMMANDS = ["train", "golden", "compile", "sim", "build", "run", "demo", "doctor"]
+COMMANDS = ["train", "golden", "compile", "sim", "build", "run", "report", "demo", "doctor"]
 
 
 def test_help_lists_every_stage(capsys):
