@@ -73,10 +73,15 @@ class InputBuffer(wiring.Component):
             "events": Out(event_stream(self.size, self.event_value_bits)),
         })
 
+    def store_shape(self) -> tuple[int, int]:
+        """Depth and width of the image store: one (index, value) word per stored value."""
+        return max(self.size, 2), index_bits(self.size) + self.value_bits
+
     def elaborate(self, platform):
         m = Module()
         ibits = index_bits(self.size)
-        store = Memory(shape=unsigned(ibits + self.value_bits), depth=max(self.size, 2), init=[])
+        depth, width = self.store_shape()
+        store = Memory(shape=unsigned(width), depth=depth, init=[])
         m.submodules.store = store
         wr = store.write_port()
         rd = store.read_port(transparent_for=(wr,))  # the last load and the first replay may meet

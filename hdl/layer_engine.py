@@ -26,13 +26,9 @@ from amaranth.lib.wiring import In, Out
 from spikeforge.bounds import LayerBounds
 from spikeforge.netspec import LayerSpec
 
-from .events import event_stream, index_bits
+from .cost import groups
+from .events import event_stream
 from .select import select
-
-
-def groups(n_out: int, lanes: int) -> int:
-    """Number of lane groups ``ceil(n_out / lanes)``."""
-    return -(-n_out // lanes)
 
 
 def spike_bits(layer: LayerSpec) -> int:
@@ -107,17 +103,27 @@ class LayerEngine(wiring.Component):
                       for lane in range(lanes)], self.bounds.sum_bits)
                 for g in range(self.n_groups)]
 
+    def memory_shapes(self) -> dict[str, tuple[int, int]]:
+        """Depth and width of each memory as built: weight rows, bias ROM, membranes."""
+        layer, lanes, G = self.layer, self.lanes, self.n_groups
+        # Depth at least 2: a one-word memory has a zero-width address, which Verilog cannot declare.
+        return {"weights": (max(layer.n_in * G, 2), lanes * layer.weight_bits),
+                "biases": (max(G, 2), lanes * self.bounds.sum_bits),
+                "membranes": (max(G, 2), lanes * self.bounds.sum_bits)}
+
     def elaborate(self, platform):
         m = Module()
         layer, bounds, lanes, G = self.layer, self.bounds, self.lanes, self.n_groups
         wbits, sbits = layer.weight_bits, bounds.sum_bits
         threshold = layer.neuron.threshold
 
-        # Depth at least 2: a one-word memory has a zero-width address, which Verilog cannot declare.
-        weights = Memory(shape=unsigned(lanes * wbits), depth=max(layer.n_in * G, 2),
+        shapes = self.memory_shapes()
+        weights = Memory(shape=unsigned(shapes["weights"][1]), depth=shapes["weights"][0],
                          init=self.weight_words())
-        biases = Memory(shape=unsigned(lanes * sbits), depth=max(G, 2), init=self.bias_words())
-        membranes = Memory(shape=unsigned(lanes * sbits), depth=max(G, 2), init=[])
+        biases = Memory(shape=unsigned(shapes["biases"][1]), depth=shapes["biases"][0],
+                        init=self.bias_words())
+        membranes = Memory(shape=unsigned(shapes["membranes"][1]), depth=shapes["membranes"][0],
+                           init=[])
         m.submodules.weights, m.submodules.biases, m.submodules.membranes = weights, biases, membranes
         w_rd = weights.read_port()
         b_rd = biases.read_port()
@@ -180,15 +186,16 @@ class LayerEngine(wiring.Component):
         spikes = []
         if wbits == 1:
             # Binary weights: every lane adds or subtracts the same scale × value, computed once.
-            magnitude = Signal(signed(sbits), name="scaled_value")
-            m.d.comb += magnitude.eq(layer.scale if self.value_bits == 1 else stage1_value * layer.scale)
+            largest = layer.scale * ((1 << self.value_bits) - 1)
+            magnitude = Signal(signed(largest.bit_length() + 1), name="scaled_value")
+            m.d.comb += magnitude.eq(self._times_value(layer.scale, stage1_value))
         for lane in range(lanes):
             v = v_rd.data[lane * sbits:(lane + 1) * sbits].as_signed()
             if wbits == 1:
                 product = Mux(w_rd.data[lane], magnitude, -magnitude)
             else:
                 weight = w_rd.data[lane * wbits:(lane + 1) * wbits].as_signed()
-                product = weight if self.value_bits == 1 else weight * stage1_value
+                product = self._times_value(weight, stage1_value)
             accumulated = Signal(signed(sbits), name=f"acc_{lane}")
             m.d.comb += accumulated.eq(v + product)
             # Update: V + bias (a bistable fire phase takes no input), clamp where the bounds
@@ -211,7 +218,7 @@ class LayerEngine(wiring.Component):
             else:
                 after = Mux(fired, 0, clamped)
             updated = Signal(signed(sbits), name=f"next_{lane}")
-            m.d.comb += updated.eq(Mux(last_step, 0, self._leak(after)))
+            m.d.comb += updated.eq(Mux(last_step, 0, self._leak(m, after, lane)))
             new_word.append(Mux(stage1_update, updated, accumulated))
             spikes.append(fired)
             m.d.sync += spike_values[lane].eq(Mux(stage1 & advance & stage1_update, level,
@@ -266,6 +273,10 @@ class LayerEngine(wiring.Component):
         return m
 
     # ---- neuron arithmetic -----------------------------------------------------------------
+    def _times_value(self, operand, value):
+        """``operand · value``; a 1-bit value (a spike) selects instead of multiplying."""
+        return Mux(value[0], operand, 0) if self.value_bits == 1 else operand * value
+
     def _fire(self, v, fire_phase):
         """Spike value for membrane ``v``: 0/1, or 0..K for MT-LIF (``v >= kθ`` for k = 1..K)."""
         neuron = self.layer.neuron
@@ -277,12 +288,16 @@ class LayerEngine(wiring.Component):
             return (v >= theta) & fire_phase
         return v >= theta
 
-    def _leak(self, v):
+    def _leak(self, m, v, lane: int):
         """The leak applied before the next step's input: stored now, since nothing reads V between."""
         neuron = self.layer.neuron
         if neuron.kind not in ("lif", "mtlif") or neuron.leak == "none":
             return v
         if neuron.leak == "shift":
             return v - (v >> neuron.leak_shift)
-        return (v * neuron.leak_factor) >> neuron.frac_bits
-
+        # The floor shift drops the product's fraction bits on purpose; Verilator's convention for
+        # that is a name containing "unused" (its UNUSEDSIGNAL check skips such signals).
+        product = Signal(signed(len(v) + neuron.leak_factor.bit_length() + 1),
+                         name=f"decay_{lane}_fraction_unused")
+        m.d.comb += product.eq(v * neuron.leak_factor)
+        return product >> neuron.frac_bits

@@ -13,7 +13,8 @@ from spikeforge.errors import SpikeforgeError
 from spikeforge.netspec import NetSpec
 
 from .input_buffer import InputBuffer
-from .layer_engine import LayerEngine, groups
+from .cost import predicted_cycles  # noqa: F401  (re-exported: the cost model's home was here)
+from .layer_engine import LayerEngine
 from .readout import SpikeCountReadout
 
 SUPPORTED_LAYERS = ("linear",)
@@ -120,25 +121,3 @@ class NetworkTop(wiring.Component):
             with m.If(readout.last_count):
                 m.d.sync += [running.eq(0), self.cycles.eq(counter + 1)]
         return m
-
-
-def predicted_cycles(spec: NetSpec, lanes: Sequence[int], active_inputs: int,
-                     spikes_per_step: Sequence[float]) -> dict:
-    """Cost model of DESIGN.md for one image.
-
-    ``cycles ≈ size + Σ_t Σ_l (events_l,t · G_l + G_l) + n_out``: loading the image, then per step
-    and layer one cycle per (event, group) and one per group for the neuron update, then sending the
-    counts. ``spikes_per_step[l]`` is the mean number of spikes of layer ``l`` per step (the events
-    of layer ``l + 1``).
-    """
-    per_layer = []
-    events = float(active_inputs)
-    for index, (layer, p) in enumerate(zip(spec.layers, lanes)):
-        g = groups(layer.n_out, p)
-        per_step = events * g + g
-        per_layer.append({"layer": layer.name, "lanes": p, "groups": g, "events_per_step": events,
-                          "cycles_per_step": per_step})
-        events = float(spikes_per_step[index])
-    compute = spec.timesteps * sum(entry["cycles_per_step"] for entry in per_layer)
-    return {"per_layer": per_layer, "load": spec.input.size, "readout": spec.n_out,
-            "total": spec.input.size + compute + spec.n_out}

