@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Sequence
 
-from amaranth.hdl import Module, Signal, unsigned
+from amaranth.hdl import Module, Mux, Signal, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -35,8 +36,9 @@ def check_buildable(spec: NetSpec, lanes: Sequence[int] | None) -> list[int]:
     Raises
     ------
     SpikeforgeError
-        For a layer kind, neuron or encoding the generator cannot build, or lanes outside
-        ``1..n_out`` of their layer. Raised before any hardware is elaborated.
+        For a layer kind, neuron or encoding the generator cannot build, a lanes argument that is
+        not one integer per layer, or lanes outside ``1..n_out`` of their layer. Raised before any
+        hardware is elaborated, naming the layer and the limit.
     """
     if spec.input.encoding not in SUPPORTED_ENCODINGS:
         raise SpikeforgeError("input encoding not supported by the hardware generator",
@@ -49,15 +51,25 @@ def check_buildable(spec: NetSpec, lanes: Sequence[int] | None) -> list[int]:
             raise SpikeforgeError("neuron kind not supported by the hardware generator",
                                   f"layer {layer.name}", f"one of {SUPPORTED_NEURONS}",
                                   repr(layer.neuron.kind))
-    lanes = default_lanes(spec) if lanes is None else [int(p) for p in lanes]
+    if lanes is None:
+        return default_lanes(spec)
+    if isinstance(lanes, (str, bytes)) or not isinstance(lanes, Sequence):
+        raise SpikeforgeError("lanes must be a sequence of integers", "lanes",
+                              f"{len(spec.layers)} integers, one per layer", repr(lanes))
     if len(lanes) != len(spec.layers):
         raise SpikeforgeError("wrong number of lanes", "lanes", f"{len(spec.layers)} values, one per "
                               "layer", f"{len(lanes)} values")
+    checked = []
     for layer, p in zip(spec.layers, lanes):
+        # numbers.Integral admits numpy integers; bool is an int but never a lane count.
+        if not isinstance(p, numbers.Integral) or isinstance(p, bool):
+            raise SpikeforgeError("lanes value is not an integer", f"layer {layer.name}",
+                                  f"an integer in 1..{layer.n_out}", repr(p))
         if not 1 <= p <= layer.n_out:
             raise SpikeforgeError("lanes out of range", f"layer {layer.name}",
                                   f"1 <= lanes <= {layer.n_out} (its neurons)", str(p))
-    return lanes
+        checked.append(int(p))
+    return checked
 
 
 class NetworkTop(wiring.Component):
@@ -80,7 +92,8 @@ class NetworkTop(wiring.Component):
         One-cycle pulse when the last count of an image is transferred.
     cycles : Signal(32), out
         Cycles from the first accepted input value to the last transferred count of the latest
-        image, both included; held until the next image starts.
+        image, both included; updated in the cycle after ``done`` and held until the next
+        image's ``done``. At most two images are in flight: the first value of a third waits.
     """
 
     def __init__(self, spec: NetSpec, lanes: Sequence[int] | None = None):
@@ -98,7 +111,6 @@ class NetworkTop(wiring.Component):
         m = Module()
         spec = self.spec
         m.submodules.input_buffer = buffer = InputBuffer(spec.input, spec.timesteps)
-        wiring.connect(m, wiring.flipped(self.input), buffer.input)
         upstream, value_bits = buffer.events, buffer.event_value_bits
         for stage, (layer, bound, lanes) in enumerate(zip(spec.layers, self.bounds, self.lanes)):
             engine = LayerEngine(layer, bound, lanes, value_bits, spec.timesteps, stage)
@@ -109,15 +121,33 @@ class NetworkTop(wiring.Component):
                                                            spec.timesteps, value_bits)
         wiring.connect(m, upstream, readout.events)
         wiring.connect(m, readout.counts, wiring.flipped(self.output))
-
-        # Latency counter: starts with the first value of an image, stops with its last count.
-        running = Signal()
-        counter = Signal(CYCLE_COUNTER_BITS)
         m.d.comb += self.done.eq(readout.last_count)
-        with m.If(self.input.valid & self.input.ready & ~running):
-            m.d.sync += [running.eq(1), counter.eq(1)]
-        with m.Elif(running):
-            m.d.sync += counter.eq(counter + 1)
-            with m.If(readout.last_count):
-                m.d.sync += [running.eq(0), self.cycles.eq(counter + 1)]
+
+        # Latency: a start time per image in flight. Images overlap (the next one loads while the
+        # previous one drains), so one counter is not enough; two slots are, because a third image
+        # may not start before the oldest one's counts are out.
+        now = Signal(CYCLE_COUNTER_BITS)
+        m.d.sync += now.eq(now + 1)
+        starts = [Signal(CYCLE_COUNTER_BITS, name=f"start_{slot}") for slot in range(2)]
+        in_flight = Signal(range(3))
+        position = Signal(range(max(spec.input.size, 2)))  # index of the next input value
+        blocked = (position == 0) & (in_flight == 2)
+        m.d.comb += [buffer.input.payload.eq(self.input.payload),
+                     buffer.input.valid.eq(self.input.valid & ~blocked),
+                     self.input.ready.eq(buffer.input.ready & ~blocked)]
+        accepted = self.input.valid & self.input.ready
+        with m.If(accepted):
+            m.d.sync += position.eq(Mux(position == spec.input.size - 1, 0, position + 1))
+        start = accepted & (position == 0)
+        finish = readout.last_count
+        with m.If(finish):
+            # Both cycles counted: first value accepted and last count sent.
+            m.d.sync += self.cycles.eq(now - starts[0] + 1)
+        with m.If(start & finish):  # one image leaves (so one was in flight), the next arrives
+            m.d.sync += starts[0].eq(now)
+        with m.Elif(finish):
+            m.d.sync += [starts[0].eq(starts[1]), in_flight.eq(in_flight - 1)]
+        with m.Elif(start):
+            m.d.sync += [starts[0].eq(Mux(in_flight == 0, now, starts[0])),
+                         starts[1].eq(now), in_flight.eq(in_flight + 1)]
         return m

@@ -1,81 +1,174 @@
-"""One layer engine in Amaranth's simulator: its spike trains, step by step, equal the golden ones."""
+"""One layer engine in Amaranth's simulator against the golden IF step, time step by time step.
+
+The reference is computed here from :func:`spikeforge.golden.neurons.if_step`: per step the
+current ``I = (W·scale)·x + b`` and ``V, s = if_step(I, V)`` with the clamp exactly where
+:func:`spikeforge.bounds.analyse` says the layer saturates. The engine must emit the indices of
+the spiking neurons of each step, in neuron order, then one end-of-step marker.
+"""
 
 import numpy as np
 import pytest
+import torch
 from amaranth.sim import Simulator
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from spikeforge.bounds import analyse
-from spikeforge.golden import run
+from spikeforge.golden.neurons import IFParams, if_step
+from spikeforge.hdl.cost import STEP_OVERHEAD, groups
 from spikeforge.hdl.layer_engine import LayerEngine
-from spikeforge.netspec import NetSpec
-from spikeforge.synthetic import random_netspec
+from spikeforge.netspec import InputSpec, LayerSpec, NetSpec, NeuronSpec
 
 
-def _engine_trains(spec, lanes, image):
-    """Feed one image's events T times; return the spike indices emitted per step and the cycles."""
+def one_layer(seed, n_in, n_out, weight_bits, threshold, state_bits, reset="subtract", scale=2,
+              input_bits=5, timesteps=4, bias_range=4):
+    """A validated one-layer NetSpec with random weights and biases."""
+    rng = np.random.default_rng(seed)
+    if weight_bits == 1:
+        weights = rng.choice([-1, 1], (n_out, n_in))
+    else:
+        half = 1 << (weight_bits - 1)
+        weights, scale = rng.integers(-half, half, (n_out, n_in)), 1
+    layer = LayerSpec("fc", "linear", weights, weight_bits,
+                      rng.integers(-bias_range, bias_range + 1, n_out),
+                      NeuronSpec("if", threshold, reset, state_bits), scale=scale)
+    return NetSpec(InputSpec(n_in, "direct", input_bits), (layer,), timesteps).validate()
+
+
+def golden_steps(spec, images):
+    """Spiking neuron indices per step of every image (membranes cleared between images)."""
+    layer, bound = spec.layers[0], analyse(spec)[0]
+    low, high = (bound.state_low, bound.state_high) if bound.saturates else (None, None)
+    params = IFParams(layer.neuron.threshold, layer.neuron.reset, low, high)
+    steps = []
+    for image in images:
+        current = torch.from_numpy(layer.effective_weights @ image + layer.bias.astype(np.int64))
+        membrane = torch.zeros(layer.n_out, dtype=torch.int64)
+        for _ in range(spec.timesteps):
+            spikes, membrane = if_step(current, membrane, params)
+            steps.append([int(i) for i in torch.nonzero(spikes).flatten()])
+    return steps
+
+
+def engine_steps(spec, lanes, images, seed=0, stall=False):
+    """Feed each image's nonzero values as events T times; return spike indices per step, cycles.
+
+    With ``stall`` the input has random gaps and the output random back-pressure.
+    """
     layer, bound = spec.layers[0], analyse(spec)[0]
     dut = LayerEngine(layer, bound, lanes, spec.input.bits, spec.timesteps)
+    rng = np.random.default_rng(seed)
+    total_steps = spec.timesteps * len(images)
     steps: list[list[int]] = []
-    cycle_count = [0]
+    cycles = [0]
 
     async def drive(ctx):
-        for _ in range(spec.timesteps):
-            for index, value in enumerate(image):
-                if value:
-                    ctx.set(dut.events_in.payload, {"index": index, "value": int(value), "last": 0})
+        for image in images:
+            for _ in range(spec.timesteps):
+                events = [{"index": i, "value": int(v), "last": 0} for i, v in enumerate(image) if v]
+                for event in events + [{"index": 0, "value": 0, "last": 1}]:
+                    while stall and rng.random() < 0.3:
+                        ctx.set(dut.events_in.valid, 0)
+                        await ctx.tick()
+                    ctx.set(dut.events_in.payload, event)
                     ctx.set(dut.events_in.valid, 1)
                     await ctx.tick().until(dut.events_in.ready)
-            ctx.set(dut.events_in.payload, {"index": 0, "value": 0, "last": 1})
-            ctx.set(dut.events_in.valid, 1)
-            await ctx.tick().until(dut.events_in.ready)
         ctx.set(dut.events_in.valid, 0)
 
     async def collect(ctx):
-        ctx.set(dut.events_out.ready, 1)
         current: list[int] = []
-        while len(steps) < spec.timesteps:
+        while len(steps) < total_steps:
+            ready = not (stall and rng.random() < 0.4)
+            ctx.set(dut.events_out.ready, ready)
             _, _, valid, payload = await ctx.tick().sample(dut.events_out.valid,
                                                            dut.events_out.payload)
-            cycle_count[0] += 1
-            if valid:
+            cycles[0] += 1
+            if valid and ready:
                 if payload.last:
                     steps.append(current)
                     current = []
                 else:
                     current.append(int(payload.index))
+            assert cycles[0] < 100_000, "the engine hangs"
 
     sim = Simulator(dut)
     sim.add_clock(1e-8)
     sim.add_testbench(drive, background=True)
     sim.add_testbench(collect)
     sim.run()
-    return steps, cycle_count[0]
+    return steps, cycles[0]
 
 
-@pytest.mark.parametrize("lanes", [1, 3, 4, 12])
-@pytest.mark.parametrize("weight_bits", [1, 4])
-def test_spike_trains_match_golden_step_by_step(lanes, weight_bits):
-    spec = random_netspec(seed=11, sizes=(10, 12, 3), weight_bits=(weight_bits, 2), timesteps=5,
-                          thresholds=(20, 2), state_bits=(11, 6))
-    one = NetSpec(spec.input, spec.layers[:1], spec.timesteps).validate()
-    image = np.random.default_rng(11).integers(0, 17, 10)
-    image[::3] = 0
-    steps, _ = _engine_trains(one, lanes, image)
-    trains = run(one, image[None, :], record=True).trains[0][:, 0, :]
-    for t in range(one.timesteps):
-        expected = [int(i) for i in np.flatnonzero(trains[t])]
-        assert sorted(steps[t]) == expected, f"layer fc1, step {t}: golden {expected}, RTL {steps[t]}"
-        assert steps[t] == sorted(steps[t]), "spikes leave in neuron order within a step"
+def check(spec, lanes, images, **kwargs):
+    got, cycles = engine_steps(spec, lanes, images, **kwargs)
+    want = golden_steps(spec, images)
+    for step, (g, w) in enumerate(zip(got, want)):
+        image, t = divmod(step, spec.timesteps)
+        assert g == w, f"image {image}, step {t}, lanes {lanes}: golden spikes {w}, RTL {g}"
+    return cycles
 
 
-def test_accumulate_costs_one_cycle_per_event_and_group():
-    spec = random_netspec(seed=3, sizes=(16, 32, 2), timesteps=2, thresholds=(400, 2),
-                          state_bits=(14, 6))
-    one = NetSpec(spec.input, spec.layers[:1], spec.timesteps).validate()
+def random_images(seed, count, n_in, high=31, zero_fraction=0.3):
+    rng = np.random.default_rng(seed)
+    images = rng.integers(1, high + 1, (count, n_in))
+    images[rng.random((count, n_in)) < zero_fraction] = 0
+    return images
+
+
+# N = 12 neurons: lanes that divide it (1, 4), that do not (5, 7), and P = N (one group).
+@pytest.mark.parametrize("lanes", [1, 4, 5, 7, 12])
+@pytest.mark.parametrize("weight_bits", [1, 3])
+@pytest.mark.parametrize("reset", ["subtract", "zero"])
+def test_spikes_match_golden_if_step(lanes, weight_bits, reset):
+    spec = one_layer(seed=lanes * 10 + weight_bits, n_in=9, n_out=12, weight_bits=weight_bits,
+                     threshold=25, state_bits=14, reset=reset)
+    assert not analyse(spec)[0].saturates
+    images = random_images(lanes, 2, 9)  # two images back to back: state cleared between them
+    assert golden_steps(spec, images) != [[]] * (2 * spec.timesteps), "the layer must fire"
+    check(spec, lanes, images)
+
+
+@pytest.mark.parametrize("lanes", [2, 3, 6])
+def test_saturating_layer_clamps_like_golden(lanes):
+    # 5-bit membranes, int-4 weights and 5-bit inputs: V + I leaves [-16, 15] in both directions.
+    spec = one_layer(seed=4, n_in=8, n_out=6, weight_bits=4, threshold=9, state_bits=5,
+                     timesteps=6, bias_range=3)
+    assert analyse(spec)[0].saturates
+    images = random_images(4, 3, 8)
+    check(spec, lanes, images)
+
+
+@pytest.mark.parametrize("lanes", [1, 2, 3])
+def test_random_stalls_on_both_streams(lanes):
+    # One or two groups exercise the read-after-write forwarding; stalls the emitter's hold.
+    spec = one_layer(seed=9, n_in=10, n_out=lanes * 2 - (lanes > 1), weight_bits=2, threshold=3,
+                     state_bits=10, timesteps=5)
+    images = random_images(9, 2, 10, high=7)
+    check(spec, lanes, images, seed=lanes, stall=True)
+
+
+@settings(max_examples=20, deadline=None)
+@given(seed=st.integers(0, 10_000), n_in=st.integers(1, 10), n_out=st.integers(1, 10),
+       weight_bits=st.sampled_from([1, 2, 4, 8]), threshold=st.integers(1, 60),
+       reset=st.sampled_from(["subtract", "zero"]), state_bits=st.integers(6, 14),
+       timesteps=st.integers(1, 5), data=st.data())
+def test_random_layers_match_golden(seed, n_in, n_out, weight_bits, threshold, reset, state_bits,
+                                    timesteps, data):
+    threshold = min(threshold, (1 << (state_bits - 1)) - 1)
+    spec = one_layer(seed, n_in, n_out, weight_bits, threshold, state_bits, reset,
+                     scale=data.draw(st.integers(1, 5)), timesteps=timesteps,
+                     bias_range=min(4, (1 << (state_bits - 1)) - 1))
+    lanes = data.draw(st.integers(1, n_out))
+    check(spec, lanes, random_images(seed, 2, n_in), seed=seed, stall=data.draw(st.booleans()))
+
+
+def test_step_costs_events_times_groups_plus_groups():
+    # A high threshold keeps the layer silent, so the cycles are the accumulate and update alone.
+    spec = one_layer(seed=3, n_in=16, n_out=32, weight_bits=1, threshold=2000, state_bits=14,
+                     timesteps=3)
     image = np.zeros(16, dtype=np.int64)
-    image[:10] = 1  # ten events per step; the high threshold keeps the layer silent
-    steps, cycles = _engine_trains(one, 8, image)
-    assert steps == [[], []]
-    groups = 4
-    model = one.timesteps * (10 * groups + groups)
-    assert model <= cycles <= model + 4 * one.timesteps
+    image[:10] = 5  # ten events per step; zero inputs send no events at all
+    steps, cycles = engine_steps(spec, 8, [image])
+    assert steps == [[]] * 3
+    model = spec.timesteps * (10 * groups(32, 8) + groups(32, 8) + STEP_OVERHEAD)
+    assert model <= cycles <= model + 1, (cycles, model)
