@@ -41,6 +41,16 @@ def fire_steps(spec_input: InputSpec, timesteps: int) -> list[int]:
     return [first + ((maximum - x) * span) // maximum for x in range(maximum + 1)]
 
 
+def event_value_bits(spec_input: InputSpec) -> int:
+    """Width of the input events' value: ``bits`` for direct and hybrid, 1 for the spike encodings."""
+    return spec_input.bits if spec_input.encoding in ("direct", "hybrid") else 1
+
+
+def store_shape(spec_input: InputSpec) -> tuple[int, int]:
+    """Depth and width of the image store: one (index, value) word per stored value (depth >= 2)."""
+    return max(spec_input.size, 2), index_bits(spec_input.size) + spec_input.bits
+
+
 class InputBuffer(wiring.Component):
     """Loads one image, then replays it as the first layer's events ``timesteps`` times.
 
@@ -67,15 +77,15 @@ class InputBuffer(wiring.Component):
         self.value_bits = spec_input.bits
         self.timesteps = timesteps
         self.encoding = spec_input.encoding
-        self.event_value_bits = self.value_bits if self.encoding in ("direct", "hybrid") else 1
+        self.event_value_bits = event_value_bits(spec_input)
         super().__init__({
             "input": In(stream.Signature(unsigned(self.value_bits))),
             "events": Out(event_stream(self.size, self.event_value_bits)),
         })
 
     def store_shape(self) -> tuple[int, int]:
-        """Depth and width of the image store: one (index, value) word per stored value."""
-        return max(self.size, 2), index_bits(self.size) + self.value_bits
+        """See :func:`store_shape`."""
+        return store_shape(self.spec_input)
 
     def elaborate(self, platform):
         m = Module()

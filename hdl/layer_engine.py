@@ -23,7 +23,7 @@ from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from spikeforge.bounds import LayerBounds
+from spikeforge.bounds import LayerBounds, signed_bits
 from spikeforge.netspec import LayerSpec
 
 from .cost import groups
@@ -34,6 +34,22 @@ from .select import select
 def spike_bits(layer: LayerSpec) -> int:
     """Width of the layer's output spike value: ``ceil(log2(K + 1))`` for MT-LIF, else 1."""
     return max(1, layer.neuron.spike_max.bit_length())
+
+
+def bias_bits(layer: LayerSpec) -> int:
+    """Signed width of the layer's biases (the bias ROM stores no more)."""
+    return signed_bits(min(0, int(layer.bias.min())), max(0, int(layer.bias.max())))
+
+
+def memory_shapes(layer: LayerSpec, bounds: LayerBounds, lanes: int) -> dict[str, tuple[int, int]]:
+    """Depth and width of the engine's memories as built: weight rows, bias ROM, membranes.
+
+    Depths are at least 2: a one-word memory has a zero-width address, which Verilog cannot declare.
+    """
+    g = groups(layer.n_out, lanes)
+    return {"weights": (max(layer.n_in * g, 2), lanes * layer.weight_bits),
+            "biases": (max(g, 2), lanes * bias_bits(layer)),
+            "membranes": (max(g, 2), lanes * bounds.sum_bits)}
 
 
 def pack(values, bits: int) -> int:
@@ -98,18 +114,15 @@ class LayerEngine(wiring.Component):
         return words
 
     def bias_words(self) -> list[int]:
+        """Bias ROM image: word ``g`` holds the biases of group ``g``'s lanes."""
         layer, lanes = self.layer, self.lanes
         return [pack([int(layer.bias[g * lanes + lane]) if g * lanes + lane < layer.n_out else 0
-                      for lane in range(lanes)], self.bounds.sum_bits)
+                      for lane in range(lanes)], bias_bits(layer))
                 for g in range(self.n_groups)]
 
     def memory_shapes(self) -> dict[str, tuple[int, int]]:
-        """Depth and width of each memory as built: weight rows, bias ROM, membranes."""
-        layer, lanes, G = self.layer, self.lanes, self.n_groups
-        # Depth at least 2: a one-word memory has a zero-width address, which Verilog cannot declare.
-        return {"weights": (max(layer.n_in * G, 2), lanes * layer.weight_bits),
-                "biases": (max(G, 2), lanes * self.bounds.sum_bits),
-                "membranes": (max(G, 2), lanes * self.bounds.sum_bits)}
+        """See :func:`memory_shapes`."""
+        return memory_shapes(self.layer, self.bounds, self.lanes)
 
     def elaborate(self, platform):
         m = Module()
@@ -200,7 +213,8 @@ class LayerEngine(wiring.Component):
             m.d.comb += accumulated.eq(v + product)
             # Update: V + bias (a bistable fire phase takes no input), clamp where the bounds
             # allow saturation, fire, reset, then leak for the next step.
-            bias = b_rd.data[lane * sbits:(lane + 1) * sbits].as_signed()
+            bbits = bias_bits(layer)
+            bias = b_rd.data[lane * bbits:(lane + 1) * bbits].as_signed()
             total = Signal(signed(sbits + 1), name=f"sum_{lane}")
             m.d.comb += total.eq(Mux(fire_phase, v, v + bias) if bistable else v + bias)
             clamped = Signal(signed(sbits), name=f"v_{lane}")

@@ -53,9 +53,13 @@ def check_buildable(spec: NetSpec, lanes: Sequence[int] | None) -> list[int]:
                                   repr(layer.neuron.kind))
     if lanes is None:
         return default_lanes(spec)
-    if isinstance(lanes, (str, bytes)) or not isinstance(lanes, Sequence):
+    try:  # lists, tuples and numpy arrays; not a string, nor one bare number
+        if isinstance(lanes, (str, bytes)):
+            raise TypeError
+        lanes = list(lanes)
+    except TypeError:
         raise SpikeforgeError("lanes must be a sequence of integers", "lanes",
-                              f"{len(spec.layers)} integers, one per layer", repr(lanes))
+                              f"{len(spec.layers)} integers, one per layer", repr(lanes)) from None
     if len(lanes) != len(spec.layers):
         raise SpikeforgeError("wrong number of lanes", "lanes", f"{len(spec.layers)} values, one per "
                               "layer", f"{len(lanes)} values")

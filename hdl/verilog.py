@@ -40,7 +40,8 @@ from spikeforge.netspec import NetSpec
 
 from .cost import cost_formula
 from .events import index_bits
-from .layer_engine import groups
+from .input_buffer import store_shape
+from .layer_engine import bias_bits, groups, memory_shapes
 from .network import CYCLE_COUNTER_BITS, NetworkTop, check_buildable
 
 TOP_NAME = "spikeforge_top"
@@ -118,6 +119,7 @@ def generate_verilog(spec: NetSpec, lanes: Sequence[int] | None = None, name: st
     ToolchainError
         If Yosys is missing or fails.
     """
+    lanes = check_buildable(spec, lanes)  # first: a refused spec must not leave a half-built top
     top = NetworkTop(spec, lanes)
     if not tidy:
         return verilog.convert(top, name=name, emit_src=False)
@@ -150,25 +152,18 @@ def describe(spec: NetSpec, lanes: Sequence[int] | None = None) -> dict:
         "output__payload": count_bits(spec), "output__valid": 1, "output__ready": 1,
         "done": 1, "cycles": CYCLE_COUNTER_BITS,
     }
-    from .input_buffer import InputBuffer
-    from .layer_engine import LayerEngine
-
-    buffer = InputBuffer(spec.input, spec.timesteps)
-    depth, width = buffer.store_shape()
+    depth, width = store_shape(spec.input)
     memories = [{"name": "input_buffer.store", "depth": depth, "width": width}]
     layers = []
-    value_bits = buffer.event_value_bits
     for layer, bound, p in zip(spec.layers, bounds, lanes):
-        engine = LayerEngine(layer, bound, p, value_bits, spec.timesteps)
-        value_bits = engine.spike_bits
-        for memory, (depth, width) in engine.memory_shapes().items():
+        for memory, (depth, width) in memory_shapes(layer, bound, p).items():
             memories.append({"name": f"layer_{layer.name}.{memory}", "depth": depth, "width": width})
         layers.append({"name": layer.name, "n_in": layer.n_in, "n_out": layer.n_out, "lanes": p,
                        "groups": groups(layer.n_out, p), "weight_bits": layer.weight_bits,
-                       "acc_bits": bound.acc_bits, "state_bits": layer.neuron.state_bits,
-                       "sum_bits": bound.sum_bits, "saturates": bound.saturates,
-                       "threshold": layer.neuron.threshold, "neuron": layer.neuron.kind,
-                       "reset": layer.neuron.reset})
+                       "bias_bits": bias_bits(layer), "acc_bits": bound.acc_bits,
+                       "state_bits": layer.neuron.state_bits, "sum_bits": bound.sum_bits,
+                       "saturates": bound.saturates, "threshold": layer.neuron.threshold,
+                       "neuron": layer.neuron.kind, "reset": layer.neuron.reset})
     for memory in memories:
         memory["bits"] = memory["depth"] * memory["width"]
     formula = cost_formula(spec, lanes)

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from spikeforge.errors import SpikeforgeError
-from spikeforge.hdl.verilog import generate_verilog
+from spikeforge.hdl.network import NetworkTop
+from spikeforge.hdl.verilog import describe, generate_verilog
 from spikeforge.netspec import NONE_NEURON, InputSpec, LayerSpec, NetSpec, NeuronSpec
 from spikeforge.synthetic import random_netspec
 
@@ -17,6 +18,33 @@ def test_lanes_out_of_range_name_the_layer_and_limit():
         generate_verilog(spec, [8, 11])
     with pytest.raises(SpikeforgeError, match=r"lanes out of range at layer fc1: expected 1 <= lanes <= 32 \(its neurons\), found 0"):
         generate_verilog(spec, [0, 10])
+
+
+@pytest.mark.parametrize("lanes, message", [
+    ([8], r"wrong number of lanes at lanes: expected 2 values, one per layer, found 1 values"),
+    (8, r"lanes must be a sequence of integers at lanes: expected 2 integers, one per layer, found 8"),
+    ("8,10", r"lanes must be a sequence of integers at lanes: expected 2 integers, one per layer, "
+             r"found '8,10'"),
+    ([8.0, 10], r"lanes value is not an integer at layer fc1: expected an integer in 1\.\.32, "
+                r"found 8\.0"),
+    ([8, True], r"lanes value is not an integer at layer fc2: expected an integer in 1\.\.10, "
+                r"found True"),
+])
+def test_malformed_lanes_are_refused(lanes, message):
+    with pytest.raises(SpikeforgeError, match=message):
+        generate_verilog(random_netspec(), lanes)
+
+
+def test_refusal_comes_before_any_hardware(tmp_path):
+    """describe, NetworkTop and generate_verilog all check the lanes first and write nothing."""
+    spec = random_netspec()
+    for call in (lambda: describe(spec, [33, 10]), lambda: NetworkTop(spec, [33, 10]),
+                 lambda: generate_verilog(spec, [33, 10])):
+        with pytest.raises(SpikeforgeError, match="lanes out of range at layer fc1"):
+            call()
+    assert list(tmp_path.iterdir()) == []
+    # numpy integers are integers
+    assert describe(spec, np.array([8, 10]))["lanes"] == [8, 10]
 
 
 def test_neuron_kind_without_hardware_is_refused():
