@@ -174,6 +174,19 @@ def _summary_table(summary: dict) -> Table:
     return table
 
 
+def cmd_boards(args) -> int:
+    from .boards.registry import board_table
+
+    table = Table(title="boards spikeforge builds for")
+    columns = ("name", "device", "package", "lcs", "ffs", "brams", "dsps", "clock_mhz", "toolchain")
+    for column in columns:
+        table.add_column(column)
+    for row in board_table():
+        table.add_row(*(str(row[column]) for column in columns))
+    _wide_console().print(table)
+    return 0
+
+
 def cmd_doctor(args) -> int:
     from .toolchain import doctor
 
@@ -281,6 +294,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--skip-build", action="store_true", help="stop after co-simulation")
 
+    add("boards", cmd_boards, "list the boards, their devices and resources")
     add("doctor", cmd_doctor, "list each tool of the chain, its version, and how to install it")
     return parser
 

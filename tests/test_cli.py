@@ -8,7 +8,8 @@ from spikeforge import toolchain
 from spikeforge.cli import build_parser, main
 from spikeforge.synthetic import random_netspec
 
-COMMANDS = ["train", "golden", "compile", "sim", "build", "run", "report", "demo", "doctor"]
+COMMANDS = ["train", "golden", "compile", "sim", "build", "run", "report", "demo", "boards",
+            "doctor"]
 
 
 def test_help_lists_every_stage(capsys):
@@ -89,3 +90,10 @@ def test_run_names_a_serial_port_that_cannot_be_opened(tmp_path, capsys):
     assert main(["run", str(spec_path), "--port", str(tmp_path / "no-such-tty"), "--images", "1"]) == 2
     err = " ".join(capsys.readouterr().err.split())
     assert "serial port cannot be opened at --port" in err and "no-such-tty" in err
+
+
+def test_boards_lists_devices_and_resources(capsys):
+    assert main(["boards"]) == 0
+    out = capsys.readouterr().out
+    assert "icebreaker" in out and "iCE40UP5K" in out and "5280" in out
+    assert "ulx3s-85f" in out and "LFE5U-85F" in out
