@@ -138,10 +138,10 @@ def test_saturating_layer_clamps_like_golden(lanes):
     check(spec, lanes, images)
 
 
-@pytest.mark.parametrize("lanes", [1, 2, 3])
-def test_random_stalls_on_both_streams(lanes):
-    # One or two groups exercise the read-after-write forwarding; stalls the emitter's hold.
-    spec = one_layer(seed=9, n_in=10, n_out=lanes * 2 - (lanes > 1), weight_bits=2, threshold=3,
+@pytest.mark.parametrize("lanes, n_out", [(3, 3), (1, 2), (2, 3), (4, 10)])
+def test_random_stalls_on_both_streams(lanes, n_out):
+    # One or two groups exercise the transparent read (read-after-write); stalls the emitter's hold.
+    spec = one_layer(seed=9, n_in=10, n_out=n_out, weight_bits=2, threshold=3,
                      state_bits=10, timesteps=5)
     images = random_images(9, 2, 10, high=7)
     check(spec, lanes, images, seed=lanes, stall=True)
