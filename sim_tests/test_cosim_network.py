@@ -11,10 +11,10 @@ from spikeforge.synthetic import random_netspec
 SIMULATORS = ["verilator", "icarus"]
 
 
-def _prepare(tmp_path, spec, lanes):
+def _prepare(tmp_path, spec, lanes, hierarchy=False):
     netspec_path = spec.save(tmp_path / "net.npz")
     verilog_path = tmp_path / "spikeforge_top.v"
-    verilog_path.write_text(generate_verilog(spec, lanes))
+    verilog_path.write_text(generate_verilog(spec, lanes, hierarchy=hierarchy))
     return netspec_path, verilog_path
 
 
@@ -69,7 +69,7 @@ def test_mismatch_names_image_layer_neuron_and_values(tmp_path, simulator):
 def test_debug_mode_names_the_first_diverging_layer_step_and_neuron(tmp_path, simulator):
     spec = random_netspec(seed=3, sizes=(16, 12, 5), timesteps=4, thresholds=(30, 6),
                           state_bits=(12, 8))
-    _, verilog_path = _prepare(tmp_path, spec, [4, 5])
+    _, verilog_path = _prepare(tmp_path, spec, [4, 5], hierarchy=True)  # monitors probe inside
     # The reference differs from the hardware in one threshold of the first layer.
     other = random_netspec(seed=3, sizes=(16, 12, 5), timesteps=4, thresholds=(29, 6),
                            state_bits=(12, 8))

@@ -117,14 +117,19 @@ def golden_stage(netspec_path: Path, out: Path, seed: int = 0) -> dict:
     return report
 
 
-def compile_stage(netspec_path: Path, out: Path, lanes: str | None = None, lint: bool = True) -> dict:
-    """Generate the Verilog of the network top, describe it, and lint it."""
+def compile_stage(netspec_path: Path, out: Path, lanes: str | None = None, lint: bool = True,
+                  hierarchy: bool = False) -> dict:
+    """Generate the Verilog of the network top, describe it, and lint it.
+
+    ``hierarchy`` keeps one Verilog module per stage (for waveforms and ``sim --debug``, whose
+    monitors probe inside the layers); the default is one flat, lint-clean module.
+    """
     from .hdl.verilog import describe, generate_verilog
     from .lint import verilator_lint
 
     spec = netspec_io.load(netspec_path)
     lane_list = parse_lanes(lanes, spec)
-    verilog = generate_verilog(spec, lane_list)  # raises before anything is written
+    verilog = generate_verilog(spec, lane_list, hierarchy=hierarchy)  # raises before writing
     verilog_path = write_text_atomic(out / VERILOG_NAME, verilog)
     design = describe(spec, lane_list)
     design["verilog"] = str(verilog_path)
@@ -160,7 +165,8 @@ def sim_stage(netspec_path: Path, out: Path, images: int = 50, simulator: str = 
     x, ids = held_out_images(images, seed)
     spec = netspec_io.load(netspec_path)
     if verilog is None:
-        verilog_path = Path(compile_stage(netspec_path, out, lanes, lint=False)["verilog"])
+        verilog_path = Path(compile_stage(netspec_path, out, lanes, lint=False,
+                                          hierarchy=debug)["verilog"])
     else:
         verilog_path = Path(verilog)
         if not verilog_path.is_file():

@@ -75,7 +75,12 @@ class LayerMonitor:
     """
 
     def __init__(self, dut, layer, n_out: int, value_bits: int):
-        self.engine = getattr(dut, f"layer_{layer.name}")
+        instance = f"layer_{layer.name}"
+        if not hasattr(dut, instance):
+            raise RuntimeError(f"debug mode: no instance {instance} in the design: generate the "
+                               "Verilog with its hierarchy (generate_verilog(..., hierarchy=True); "
+                               "spikeforge sim --debug does)")
+        self.engine = getattr(dut, instance)
         self.clk = dut.clk
         self.index_bits = max(1, (n_out - 1).bit_length())
         self.value_bits = value_bits
