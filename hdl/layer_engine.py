@@ -1,19 +1,25 @@
-"""Event-driven engine of one linear layer of integrate-and-fire neurons.
+"""Event-driven engine of one linear layer of neurons (IF, and the LIF, MT-LIF, bistable variants).
 
 Per time step the engine runs two phases over its ``G = ceil(N / P)`` groups of ``P`` lanes:
 
 * accumulate: for every input event ``(index, value)``, one group per cycle adds the weight row
-  ``W[:, index]`` times ``value`` into the membranes of the group's ``P`` neurons
-  (``events * G`` cycles);
-* update (on the end-of-step event): one group per cycle computes ``V + bias``, clamps it where the
-  NetSpec's bounds say it can saturate, fires where ``V >= threshold``, resets, and hands the spike
-  mask to an emitter that sends one output event per spike (``G`` cycles, plus one per extra spike
-  in a group while the next stage keeps up).
+  ``W[group, index]`` times ``value`` into the ``P`` lanes of the group (``events * G`` cycles;
+  binary weights are one bit, 1 for ``+scale`` and 0 for ``-scale``);
+* update (on the end-of-step event): one group per cycle computes ``V + bias``, clamps it where
+  :func:`spikeforge.bounds.analyse` says the layer can saturate, fires where ``V >= threshold``,
+  resets (subtract or zero), and hands the spike mask to an emitter that sends one output event per
+  spike, lowest neuron first (``G`` cycles, plus one per extra spike in a group); then it forwards
+  the end-of-step event. :mod:`spikeforge.hdl.cost` models the cycles.
 
-The membrane memory is ``sum_bits`` wide (see :mod:`spikeforge.bounds`): it holds ``V`` between steps
-and ``V`` plus the running accumulate during a step, which never overflows that width. Adding the
-accumulate into ``V`` before the bias gives the same integers as the golden ``V + (W·x + b)``
-because nothing wraps. After the last step of an image the membranes are cleared for the next.
+The accumulator and the membrane share one memory, ``sum_bits`` wide: between steps a word holds
+``V``, during a step ``V`` plus the running accumulate, which the bounds prove never leaves that
+width. Since nothing wraps, adding the bias and clamping at the update gives the golden
+``clamp(V + (W·x + b))`` exactly, with one memory fewer and no pass to clear accumulators.
+
+The memories have synchronous read ports: a group is read in one cycle and written back in the
+next. With ``G >= 2`` the write lands before the same group is read again; with ``G == 1`` the
+membrane's read port is transparent to its write port, so the read returns the word being written.
+After the last step of an image the membranes are cleared for the next image.
 """
 
 from __future__ import annotations

@@ -102,7 +102,12 @@ class NetworkTop(wiring.Component):
 
     def __init__(self, spec: NetSpec, lanes: Sequence[int] | None = None):
         self.spec = spec
-        self.lanes = check_buildable(spec, lanes)
+        try:
+            self.lanes = check_buildable(spec, lanes)
+        except SpikeforgeError:
+            # Amaranth's must-use check would warn later that this refused top was never used.
+            self._MustUse__silence = True
+            raise
         self.bounds = analyse(spec)
         super().__init__({
             "input": In(stream.Signature(unsigned(spec.input.bits))),
