@@ -26,10 +26,10 @@ class LintResult:
 
 
 def verilator_lint(verilog: str | Path, top: str = "spikeforge_top") -> LintResult:
-    """``verilator --lint-only`` (its default warnings) with only the two width warnings of DESIGN.md waived."""
+    """``verilator --lint-only -Wall`` with only the two width warnings of DESIGN.md waived."""
     toolchain.require("verilator")
     env = toolchain.tool_environment()
-    command = ["verilator", "--lint-only", *VERILATOR_WAIVERS, "--top-module", top,
+    command = ["verilator", "--lint-only", "-Wall", *VERILATOR_WAIVERS, "--top-module", top,
                str(verilog)]
     done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
     messages = [line for line in (done.stdout + done.stderr).splitlines() if line.startswith("%")]
