@@ -100,6 +100,42 @@ def test_exactly_at_threshold_fires():
     assert float(s) == 1.0 and float(v) == 0.0
 
 
+@pytest.mark.parametrize("current, membrane, threshold, spike, after", [
+    (4.0, 0.0, 5.0, 0.0, 4.0),     # one below threshold: no spike, V keeps the charge
+    (1.0, 4.0, 5.0, 1.0, 0.0),     # reaches θ over two steps: fires, nothing left
+    (12.0, 0.0, 5.0, 1.0, 7.0),    # far above θ: one spike per step, V − θ carried over
+    (-3.0, 2.0, 5.0, 0.0, -1.0),   # negative input drives V below 0, no floor
+    (-3.0, 8.0, 5.0, 1.0, 0.0),    # negative input, still at threshold: fires
+    (-7.0, -1.0, 5.0, 0.0, -8.0),  # negative membrane, negative input
+])
+def test_hand_worked_steps(current, membrane, threshold, spike, after):
+    params = IFParams(int(threshold), "subtract")
+    s_int, v_int = if_step(torch.tensor([int(current)]), torch.tensor([int(membrane)]), params)
+    s, v = if_step_float(torch.tensor([current], dtype=F64), torch.tensor([membrane], dtype=F64),
+                         as_float(threshold))
+    assert (float(s), float(v)) == (spike, after) == (float(s_int), float(v_int))
+
+
+@settings(max_examples=100, deadline=None)
+@given(currents=st.lists(st.integers(-64, 64), min_size=1, max_size=8),
+       threshold=st.integers(1, 50), exponent=st.integers(-12, 4))
+def test_if_float_exact_in_power_of_two_units(currents, threshold, exponent):
+    """Integers times a unit 2**e (a layer's weight scale), in float32: still the integer step."""
+    unit = 2.0 ** exponent
+    v_int = torch.zeros(1, dtype=torch.int64)
+    v_float = torch.zeros(1, dtype=torch.float32)
+    for current in currents:
+        s_int, v_int = if_step(torch.tensor([current]), v_int, IFParams(threshold))
+        s_float, v_float = if_step_float(torch.tensor([current * unit], dtype=torch.float32), v_float,
+                                         torch.tensor(threshold * unit, dtype=torch.float32))
+        assert int(s_float) == int(s_int) and float(v_float) == float(v_int) * unit
+
+
+def test_unknown_reset_is_named():
+    with pytest.raises(ValueError, match=r"unknown reset mode 'hard': expected 'subtract' or 'zero'"):
+        if_step_float(torch.zeros(1), torch.zeros(1), 1.0, reset="hard")
+
+
 def test_surrogate_gradient_reaches_current_and_threshold():
     current = torch.tensor([4.0], requires_grad=True)
     threshold = torch.tensor(5.0, requires_grad=True)
