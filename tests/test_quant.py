@@ -34,6 +34,46 @@ def test_npz_dataset_errors(tmp_path, arrays, message):
         load_npz_dataset(path)
 
 
+@pytest.mark.parametrize("arrays, message", [
+    ({"x": np.zeros((3, 4), np.int64), "y": np.zeros(3, np.float64)},
+     r"array 'y': expected integers, found float64"),
+    ({"x": -np.ones((3, 4), np.int64), "y": np.zeros(3, np.int64)},
+     r"array 'x': expected values >= 0, found -1"),
+    ({"x": np.zeros((0, 4), np.int64), "y": np.zeros(0, np.int64)},
+     r"array 'x': expected at least one image and one feature, found shape \(0, 4\)"),
+    ({"x": np.zeros((3, 4), np.int64), "y": np.array([0, 0, 1])},
+     r"array 'y': expected at least 2 images per class, found class 1 with 1"),
+    ({"x": np.array([[1, "a"]], dtype=object), "y": np.zeros(1, np.int64)},
+     r"array 'x': expected integers, found an unreadable array"),
+])
+def test_npz_dataset_more_errors(tmp_path, arrays, message):
+    path = tmp_path / "data.npz"
+    np.savez(path, **arrays)
+    with pytest.raises(ValueError, match=message) as info:
+        load_npz_dataset(path)
+    assert str(path) in str(info.value)  # the message names the file
+
+
+def test_npz_dataset_not_an_archive(tmp_path):
+    path = tmp_path / "data.npz"
+    path.write_text("x,y\n1,2\n")
+    with pytest.raises(ValueError, match=r"data.npz: not an .npz archive: expected a zip of arrays"):
+        load_npz_dataset(path)
+    with pytest.raises(ValueError, match=r"missing.npz: file not found"):
+        load_npz_dataset(tmp_path / "missing.npz")
+
+
+def test_npz_dataset_loads_and_splits(tmp_path):
+    rng = np.random.default_rng(0)
+    path = tmp_path / "data.npz"
+    np.savez(path, x=rng.integers(0, 9, (50, 6)).astype(np.int16), y=np.arange(50) % 5)
+    split = load_npz_dataset(path, test_fraction=0.2)
+    assert split.x_train.shape == (40, 6) and split.x_test.shape == (10, 6)
+    assert split.x_train.dtype == np.int64 and split.max_value == 8 and split.n_classes == 5
+    with pytest.raises(ValueError, match=r"test_fraction: expected a number in \(0, 1\), found 1.5"):
+        load_npz_dataset(path, test_fraction=1.5)
+
+
 @pytest.fixture(scope="module")
 def tiny():
     return train_digits(TrainConfig(epochs=2, hidden=24, timesteps=4, train_subset=300), progress=False)
