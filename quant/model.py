@@ -7,11 +7,21 @@ thresholds are rounded to whole units during training (straight-through), and th
 integers (direct-coded pixel values) or 0/1 spikes. Hence every quantity of the quantized forward
 pass is an integer times ``2**e`` and floating point computes it exactly: exporting divides by the
 unit and gives the NetSpec's integers with no rounding at all (see :mod:`spikeforge.quant.export`).
+
+Why a binary layer needs no learned scale: an IF neuron only compares ``V`` with ``θ``, so scaling
+weights, bias and threshold together changes nothing. With integer inputs and ±1 weights every
+current is already an integer, the finest resolution a hardware accumulator can have; a per-layer
+scale ``α`` would only rescale the learnable threshold and bias (``θ/α``, ``b/α``), which training
+learns directly in units of 1.
+
+Exactness needs float64 when a layer's sums may exceed 2**24 units (float32's integer range); the
+trainer evaluates in float64 and checks every count against the golden executor.
 """
 
 from __future__ import annotations
 
 import math
+import numbers
 
 import torch
 from brevitas.nn import QuantLinear
@@ -30,6 +40,17 @@ class BinaryWeight(SignedBinaryWeightPerTensorConst):
 def int_weight(bits: int):
     """Narrow-range signed ``bits``-bit weights with a power-of-two per-tensor scale."""
     return Int8WeightPerTensorFixedPoint.let(bit_width=bits)
+
+
+MAX_WEIGHT_BITS = 8
+
+
+def check_weight_bits(bits, where: str = "weight_bits") -> int:
+    """``bits`` if it is a supported weight width (1 = binary ±1, 2..8 = int-k), else ValueError."""
+    if isinstance(bits, bool) or not isinstance(bits, int) or not 1 <= bits <= MAX_WEIGHT_BITS:
+        raise ValueError(f"{where}: expected an integer in [1, {MAX_WEIGHT_BITS}] (1 = binary ±1, "
+                         f"k = int-k), found {bits!r}")
+    return bits
 
 
 def round_ste(x: torch.Tensor) -> torch.Tensor:
@@ -52,6 +73,7 @@ class QuantIFLayer(nn.Module):
 
     def __init__(self, n_in: int, n_out: int, weight_bits: int, threshold: float):
         super().__init__()
+        check_weight_bits(weight_bits)
         self.weight_bits = weight_bits
         quant = BinaryWeight if weight_bits == 1 else int_weight(weight_bits)
         self.linear = QuantLinear(n_in, n_out, bias=False, weight_quant=quant)
@@ -73,7 +95,19 @@ class QuantIFLayer(nn.Module):
         return weight, bias, threshold
 
     def integers(self) -> dict:
-        """The layer as integers: weights, bias, threshold (exact; used by the export)."""
+        """The layer as integers in its unit (exact; used by the export).
+
+        Returns
+        -------
+        dict
+            ``weights`` and ``bias`` (int64 tensors), ``threshold`` (int >= 1) and ``unit`` (float,
+            a power of two): the forward pass uses ``value * unit`` for each of them.
+
+        Raises
+        ------
+        ValueError
+            If a quantity is not a whole number of units (cannot happen with the quantizers here).
+        """
         with torch.no_grad():
             unit = self.unit()
             weight, bias, threshold = self.quantized()
@@ -102,14 +136,38 @@ class SpikingMLP(nn.Module):
 
     def __init__(self, sizes, weight_bits, timesteps: int, thresholds):
         super().__init__()
-        self.sizes = tuple(sizes)
-        self.timesteps = timesteps
+        sizes, weight_bits, thresholds = tuple(sizes), tuple(weight_bits), tuple(thresholds)
+        if len(sizes) < 2 or any(not isinstance(n, numbers.Integral) or n < 1 for n in sizes):
+            raise ValueError(f"sizes: expected the input size then at least one layer size, all "
+                             f"positive integers, found {sizes}")
+        for name, values in (("weight_bits", weight_bits), ("thresholds", thresholds)):
+            if len(values) != len(sizes) - 1:
+                raise ValueError(f"{name}: expected one value per layer ({len(sizes) - 1}), found "
+                                 f"{len(values)}: {values}")
+        for index, bits in enumerate(weight_bits):
+            check_weight_bits(bits, f"weight_bits[{index}]")
+        if not isinstance(timesteps, numbers.Integral) or timesteps < 1:
+            raise ValueError(f"timesteps: expected a positive integer, found {timesteps!r}")
+        self.sizes = tuple(int(n) for n in sizes)
+        self.timesteps = int(timesteps)
         self.layers = nn.ModuleList(
             QuantIFLayer(n_in, n_out, bits, theta)
             for n_in, n_out, bits, theta in zip(sizes[:-1], sizes[1:], weight_bits, thresholds))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Spike counts of the last layer over the T steps, shape ``(batch, n_out)``."""
+        """Run T steps of direct coding: the same input every step.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            ``(batch, sizes[0])`` integer-valued inputs (float dtype: float32 to train, float64 to
+            evaluate exactly).
+
+        Returns
+        -------
+        torch.Tensor
+            Spike counts of the last layer, ``(batch, n_out)``, in ``x``'s dtype.
+        """
         params = [layer.quantized() for layer in self.layers]
         membranes = [torch.zeros(x.shape[0], layer.linear.out_features, dtype=x.dtype, device=x.device)
                      for layer in self.layers]

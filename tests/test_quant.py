@@ -2,11 +2,18 @@
 
 import numpy as np
 import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from spikeforge import netspec as netspec_io
 from spikeforge.golden import run
 from spikeforge.quant.data import load_digits_split, load_npz_dataset
+from spikeforge.bounds import analyse, layer_bounds
+from spikeforge.quant.model import SpikingMLP
 from spikeforge.quant.train import TrainConfig, _evaluate, train_digits
+
+DIGITS = load_digits_split(seed=0)
 
 
 def test_digits_split_is_fixed_and_integer():
@@ -93,7 +100,6 @@ def test_exported_layers_respect_their_widths(tiny):
     assert fc1.weight_bits == 1 and set(np.unique(fc1.weights)) <= {-1, 1}
     assert fc2.weight_bits == 4 and fc2.weights.min() >= -8 and fc2.weights.max() <= 7
     assert tiny.netspec.input.max_value == 16 and tiny.netspec.input.bits == 5
-    from spikeforge.bounds import analyse
     assert not any(bound.saturates for bound in analyse(tiny.netspec))
 
 
@@ -109,3 +115,86 @@ def test_training_is_deterministic():
 def test_timesteps_out_of_range():
     with pytest.raises(ValueError, match="timesteps: expected 1..8 for the digits demo, found 9"):
         train_digits(TrainConfig(timesteps=9), progress=False)
+
+
+def test_netspec_round_trip_keeps_every_integer(tiny, tmp_path):
+    spec = tiny.netspec
+    loaded = netspec_io.load(spec.save(tmp_path / "tiny.npz"))
+    assert loaded.timesteps == spec.timesteps == 4 and loaded.input.dims == spec.input.dims == (64,)
+    assert (loaded.input.bits, loaded.input.max_value) == (spec.input.bits, spec.input.max_value) == (5, 16)
+    assert loaded.input.encoding == "direct" and loaded.input.size == 64
+    for a, b in zip(spec.layers, loaded.layers):
+        np.testing.assert_array_equal(a.weights, b.weights)
+        np.testing.assert_array_equal(a.bias, b.bias)
+        assert a.neuron == b.neuron and a.scale == b.scale == 1 and a.weight_bits == b.weight_bits
+        assert a.neuron.kind == "if" and a.neuron.reset == "subtract"
+    for key in ("seed", "epochs", "float_accuracy", "quantized_accuracy", "golden_accuracy", "units"):
+        assert loaded.metadata[key] == spec.metadata[key]
+
+
+def test_units_are_powers_of_two_and_widths_minimal(tiny):
+    fc1_unit, fc2_unit = tiny.netspec.metadata["units"]
+    assert fc1_unit == 1.0  # binary: ±1 in units of 1
+    assert fc2_unit == 2.0 ** round(np.log2(fc2_unit))
+    input_max = 16
+    for layer, bound in zip(tiny.netspec.layers, analyse(tiny.netspec)):
+        assert not bound.saturates
+        neuron = layer.neuron
+        narrower = netspec_io.LayerSpec(layer.name, "linear", layer.weights, layer.weight_bits,
+                                        layer.bias, netspec_io.NeuronSpec(
+                                            "if", neuron.threshold, "subtract", neuron.state_bits - 1))
+        # One bit less either cannot hold the threshold or may saturate.
+        assert (neuron.state_bits - 1 <= neuron.threshold.bit_length()
+                or layer_bounds(narrower, input_max, 4).saturates)
+        input_max = 1
+
+
+def test_report_figures(tiny):
+    report = tiny.report
+    assert report["test_images"] == 360 and report["sizes"] == [64, 24, 10]
+    for key in ("float_accuracy", "quantized_accuracy", "golden_accuracy"):
+        assert 0.0 <= report[key] <= 1.0
+    assert [layer["weight_bits_stored"] for layer in report["layers"]] == [64 * 24 * 1, 24 * 10 * 4]
+    assert report["train_seconds"] >= 0
+
+
+def test_evaluate_leaves_the_model_float32(tiny):
+    _evaluate(tiny.model, DIGITS.x_test[:5])
+    assert all(p.dtype == torch.float32 for p in tiny.model.parameters())
+
+
+@settings(max_examples=6, deadline=None)
+@given(bits=st.tuples(st.integers(1, 8), st.integers(1, 8)), seed=st.integers(0, 2**16),
+       timesteps=st.integers(1, 8))
+def test_any_weight_widths_export_exactly(bits, seed, timesteps):
+    result = train_digits(TrainConfig(seed=seed, epochs=1, hidden=12, timesteps=timesteps,
+                                      weight_bits=bits, train_subset=160), progress=False,
+                          data=DIGITS)
+    golden = run(result.netspec, DIGITS.x_test)
+    np.testing.assert_array_equal(golden.counts, _evaluate(result.model, DIGITS.x_test))
+    for layer, k in zip(result.netspec.layers, bits):
+        assert layer.weight_bits == k and layer.scale == 1
+        if k == 1:
+            assert set(np.unique(layer.weights)) <= {-1, 1}
+        else:  # narrow range: -(2**(k-1) - 1) .. 2**(k-1) - 1
+            assert np.abs(layer.weights).max() <= 2 ** (k - 1) - 1
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"weight_bits": (1, 9)}, r"weight_bits\[1\]: expected an integer in \[1, 8\] \(1 = binary ±1, k = int-k\), found 9"),
+    ({"weight_bits": (0, 4)}, r"weight_bits\[0\]: expected an integer in \[1, 8\].*found 0"),
+    ({"weight_bits": (1,)}, r"weight_bits: expected 2 values \(fc1, fc2\), found 1: \(1,\)"),
+    ({"timesteps": 0}, r"timesteps: expected 1..8 for the digits demo, found 0"),
+    ({"epochs": 0}, r"epochs: expected a positive integer, found 0"),
+    ({"hidden": 2.5}, r"hidden: expected a positive integer, found 2.5"),
+    ({"lr": -1.0}, r"lr: expected a positive number, found -1.0"),
+    ({"train_subset": 0}, r"train_subset: expected a positive integer, found 0"),
+])
+def test_config_errors(overrides, message):
+    with pytest.raises(ValueError, match=message):
+        train_digits(TrainConfig(**overrides), progress=False)
+
+
+def test_model_shape_errors():
+    with pytest.raises(ValueError, match=r"thresholds: expected one value per layer \(2\), found 1"):
+        SpikingMLP((64, 16, 10), (1, 4), 4, (1.0,))
