@@ -83,40 +83,18 @@ async def host_driver_matches_golden(dut):
 @pytest.mark.parametrize("simulator", SIMULATORS)
 def test_host_driver_through_simulated_uart(tmp_path, simulator):
     import numpy as np
-    from amaranth.back import verilog
+    from bridge_harness import run_bridge_cosim
 
-    from spikeforge import toolchain
-    from spikeforge.boards.board_top import UARTBridge
     from spikeforge.golden import run as golden_run
-    from spikeforge.hdl.network import NetworkTop
     from spikeforge.synthetic import random_netspec
-
-    toolchain.require("cocotb", "verilator" if simulator == "verilator" else "iverilog")
-    toolchain.activate()
-    from cocotb_tools.runner import get_runner
 
     spec = random_netspec(seed=5, sizes=(10, 8, 4), weight_bits=(4, 1), timesteps=4,
                           input_bits=5, input_max=31, thresholds=(18, 3), state_bits=(12, 10))
     images = np.random.default_rng(5).integers(0, 32, (3, spec.input.size))
-    source = tmp_path / f"{TOPLEVEL}.v"
-    source.write_text(verilog.convert(UARTBridge(NetworkTop(spec), spec, DIVISOR), name=TOPLEVEL,
-                                      emit_src=False))
     results = tmp_path / "results.json"
-    job = tmp_path / "job.json"
-    job.write_text(json.dumps({"netspec": str(spec.save(tmp_path / "net.npz")),
-                               "images": images.tolist(), "results": str(results),
-                               "timeout_ns": 200_000 * CLOCK_NS}))
-    runner = get_runner(simulator)
-    # CASEINCOMPLETE: Amaranth writes each m.FSM of the bridge as a case without a default.
-    build_args = (["-Wno-WIDTHEXPAND", "-Wno-WIDTHTRUNC", "-Wno-CASEINCOMPLETE"]
-                  if simulator == "verilator" else [])
-    runner.build(sources=[str(source)], hdl_toplevel=TOPLEVEL, build_dir=str(tmp_path / "build"),
-                 build_args=build_args, always=True, timescale=("1ns", "1ps"),
-                 log_file=str(tmp_path / "build.log"))
-    runner.test(hdl_toplevel=TOPLEVEL, test_module="test_host_driver",
-                test_dir=str(Path(__file__).parent), build_dir=str(tmp_path / "build"),
-                extra_env={JOB_ENV: str(job)}, results_xml=str(tmp_path / "results.xml"),
-                log_file=str(tmp_path / "sim.log"))
+    run_bridge_cosim(tmp_path, simulator, spec, DIVISOR, TOPLEVEL, "test_host_driver", JOB_ENV,
+                     {"netspec": str(spec.save(tmp_path / "net.npz")), "images": images.tolist(),
+                      "results": str(results), "timeout_ns": 200_000 * CLOCK_NS})
     assert results.exists(), f"no verdict; see {tmp_path / 'sim.log'}"
     verdict = json.loads(results.read_text())
     assert verdict["counts"] == golden_run(spec, images).counts.tolist()

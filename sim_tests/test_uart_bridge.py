@@ -82,22 +82,11 @@ if cocotb is not None:
 
 @pytest.mark.parametrize("simulator", SIMULATORS)
 def test_uart_bridge_verilog_matches_golden(tmp_path, simulator):
-    pytest.importorskip("cocotb_tools.runner")
-    np = pytest.importorskip("numpy")
-    from amaranth.back import verilog
+    import numpy as np
+    from bridge_harness import run_bridge_cosim
 
-    from spikeforge import toolchain
-    from spikeforge.boards.board_top import UARTBridge
     from spikeforge.golden.executor import run as golden_run
-    from spikeforge.hdl.network import NetworkTop
     from spikeforge.synthetic import random_netspec
-
-    try:
-        toolchain.require("cocotb", "verilator" if simulator == "verilator" else "iverilog")
-    except Exception as exc:
-        pytest.skip(str(exc))
-    toolchain.activate()
-    from cocotb_tools.runner import get_runner
 
     spec = random_netspec(seed=11, sizes=(12, 8, 4), weight_bits=(4, 1), timesteps=5,
                           input_bits=5, input_max=31, thresholds=(20, 4), state_bits=(12, 10))
@@ -105,25 +94,10 @@ def test_uart_bridge_verilog_matches_golden(tmp_path, simulator):
     images[1] = 0
     expected = golden_run(spec, images).counts.tolist()
 
-    source = tmp_path / "uart_bridge.v"
-    source.write_text(verilog.convert(UARTBridge(NetworkTop(spec), spec, DIVISOR), name=TOPLEVEL,
-                                      emit_src=False))
     results = tmp_path / "results.json"
-    job = tmp_path / "job.json"
-    job.write_text(json.dumps({"images": images.tolist(), "expected": expected, "n_out": spec.n_out,
-                               "results": str(results),
-                               "timeout_ns": 200_000 * CLOCK_NS}))
-    runner = get_runner(simulator)
-    # CASEINCOMPLETE: Amaranth writes each m.FSM as a case over the states only, without a default.
-    build_args = (["-Wno-WIDTHEXPAND", "-Wno-WIDTHTRUNC", "-Wno-CASEINCOMPLETE"]
-                  if simulator == "verilator" else [])
-    runner.build(sources=[str(source)], hdl_toplevel=TOPLEVEL, build_dir=str(tmp_path / "build"),
-                 build_args=build_args, always=True, timescale=("1ns", "1ps"),
-                 log_file=str(tmp_path / "build.log"))
-    runner.test(hdl_toplevel=TOPLEVEL, test_module="test_uart_bridge",
-                test_dir=str(Path(__file__).parent), build_dir=str(tmp_path / "build"),
-                extra_env={JOB_ENV: str(job)}, results_xml=str(tmp_path / "results.xml"),
-                log_file=str(tmp_path / "sim.log"))
+    run_bridge_cosim(tmp_path, simulator, spec, DIVISOR, TOPLEVEL, "test_uart_bridge", JOB_ENV,
+                     {"images": images.tolist(), "expected": expected, "n_out": spec.n_out,
+                      "results": str(results), "timeout_ns": 200_000 * CLOCK_NS})
     assert results.exists(), f"no verdict; see {tmp_path / 'sim.log'}"
     verdict = json.loads(results.read_text())
     assert [r["counts"] for r in verdict] == expected
