@@ -43,3 +43,16 @@ def run_bridge_cosim(tmp_path: Path, simulator: str, spec, divisor: int, topleve
                 test_dir=str(Path(__file__).parent), build_dir=str(tmp_path / "build"),
                 extra_env={job_env: str(job_path)}, results_xml=str(tmp_path / "results.xml"),
                 log_file=str(tmp_path / "sim.log"))
+
+
+async def start_bridge(dut, clock_ns: int) -> None:
+    """cocotb side: start the clock, hold the serial line idle (high), and reset the bridge."""
+    from cocotb.clock import Clock
+    from cocotb.triggers import ClockCycles
+
+    Clock(dut.clk, clock_ns, unit="ns").start()
+    dut.rx.value = 1
+    dut.rst.value = 1
+    await ClockCycles(dut.clk, 3)
+    dut.rst.value = 0
+    await ClockCycles(dut.clk, 3)

@@ -22,9 +22,8 @@ JOB_ENV = "SPIKEFORGE_HOST_DRIVER_JOB"
 SIMULATORS = ["verilator", "icarus"]
 
 import cocotb  # noqa: E402
-from cocotb.clock import Clock  # noqa: E402
 from cocotb.task import bridge, resume  # noqa: E402
-from cocotb.triggers import ClockCycles, SimTimeoutError, with_timeout  # noqa: E402
+from cocotb.triggers import SimTimeoutError, with_timeout  # noqa: E402
 
 
 class SimulatedUart:
@@ -65,12 +64,9 @@ async def host_driver_matches_golden(dut):
 
     job = json.loads(Path(os.environ[JOB_ENV]).read_text())
     spec = netspec_io.load(job["netspec"])
-    Clock(dut.clk, CLOCK_NS, unit="ns").start()
-    dut.rx.value = 1
-    dut.rst.value = 1
-    await ClockCycles(dut.clk, 3)
-    dut.rst.value = 0
-    await ClockCycles(dut.clk, 3)
+    from bridge_harness import start_bridge
+
+    await start_bridge(dut, CLOCK_NS)
     transport = SimulatedUart(UartSource(dut.rx, baud=BAUD), UartSink(dut.tx, baud=BAUD),
                               job["timeout_ns"])
     client = BoardClient(spec, transport)

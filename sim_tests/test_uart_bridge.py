@@ -21,7 +21,6 @@ SIMULATORS = ["verilator", "icarus"]
 
 try:
     import cocotb
-    from cocotb.clock import Clock
     from cocotb.triggers import ClockCycles, FallingEdge, RisingEdge, with_timeout
 except ImportError:  # pytest side without cocotb: the tests below skip
     cocotb = None
@@ -57,12 +56,9 @@ if cocotb is not None:
     async def uart_bridge_answers_like_golden(dut):
         job = json.loads(Path(os.environ[JOB_ENV]).read_text())
         n_out = job["n_out"]
-        Clock(dut.clk, CLOCK_NS, unit="ns").start()
-        dut.rx.value = 1
-        dut.rst.value = 1
-        await ClockCycles(dut.clk, 3)
-        dut.rst.value = 0
-        await ClockCycles(dut.clk, 3)
+        from bridge_harness import start_bridge
+
+        await start_bridge(dut, CLOCK_NS)
         results = []
         for image, expected in zip(job["images"], job["expected"]):
             receiving = cocotb.start_soon(with_timeout(_answer(dut, n_out + 4), job["timeout_ns"], "ns"))
