@@ -24,6 +24,11 @@ class Split:
         int64 class labels.
     max_value : int
         Largest input value the data can hold (the NetSpec's ``input.max_value``).
+    shape : tuple of int
+        Shape of one image before flattening, ``(channels, height, width)``, or ``(features,)``
+        for data with no image layout; convolutional methods need the former.
+    class_names : tuple of str
+        Names of the classes in label order (empty when the data set has none).
     """
 
     x_train: np.ndarray
@@ -31,13 +36,21 @@ class Split:
     x_test: np.ndarray
     y_test: np.ndarray
     max_value: int
+    shape: tuple = ()
+    class_names: tuple = ()
+
+    @property
+    def image_shape(self) -> tuple:
+        """``shape``, or ``(features,)`` when it was not given."""
+        return tuple(self.shape) or (int(self.x_train.shape[1]),)
 
     @property
     def n_classes(self) -> int:
         return int(max(self.y_train.max(), self.y_test.max())) + 1
 
 
-def split_arrays(x: np.ndarray, y: np.ndarray, seed: int, test_fraction: float, max_value: int) -> Split:
+def split_arrays(x: np.ndarray, y: np.ndarray, seed: int, test_fraction: float, max_value: int,
+                 shape: tuple = (), class_names: tuple = ()) -> Split:
     """Stratified split with a fixed seed (scikit-learn's ``train_test_split``).
 
     Parameters
@@ -50,6 +63,8 @@ def split_arrays(x: np.ndarray, y: np.ndarray, seed: int, test_fraction: float, 
         Share of the images held out, in ``(0, 1)``.
     max_value : int
         Largest input value (kept in the result for the NetSpec's input range).
+    shape, class_names : tuple
+        Kept in the result (see :class:`Split`).
 
     Returns
     -------
@@ -61,7 +76,8 @@ def split_arrays(x: np.ndarray, y: np.ndarray, seed: int, test_fraction: float, 
         raise ValueError(f"test_fraction: expected a number in (0, 1), found {test_fraction!r}")
     x_train, x_test, y_train, y_test = train_test_split(
         x, y, test_size=test_fraction, random_state=seed, stratify=y)
-    return Split(x_train, y_train.astype(np.int64), x_test, y_test.astype(np.int64), max_value)
+    return Split(x_train, y_train.astype(np.int64), x_test, y_test.astype(np.int64), max_value,
+                 tuple(shape), tuple(class_names))
 
 
 def load_digits_split(seed: int = 0, test_fraction: float = 0.2) -> Split:
@@ -87,11 +103,14 @@ def load_digits_split(seed: int = 0, test_fraction: float = 0.2) -> Split:
 
     digits = load_digits()
     x = digits.data.astype(np.int64)
-    return split_arrays(x, digits.target.astype(np.int64), seed, test_fraction, DIGITS_MAX_VALUE)
+    return split_arrays(x, digits.target.astype(np.int64), seed, test_fraction, DIGITS_MAX_VALUE,
+                        shape=(1, 8, 8), class_names=tuple(str(n) for n in digits.target_names))
 
 
 def load_npz_dataset(path: str | Path, seed: int = 0, test_fraction: float = 0.2) -> Split:
-    """A user data set from a ``.npz`` with integer arrays ``x`` (n, features) and ``y`` (n,).
+    """A user data set from a ``.npz`` with integer arrays ``x`` and ``y`` (n,).
+
+    ``x`` is ``(n, features)`` or ``(n, channels, height, width)`` (for convolutional networks).
 
     Parameters
     ----------
@@ -103,7 +122,8 @@ def load_npz_dataset(path: str | Path, seed: int = 0, test_fraction: float = 0.2
     Returns
     -------
     Split
-        ``max_value`` is the largest value found in ``x``.
+        ``max_value`` is the largest value found in ``x``; ``shape`` is ``x``'s shape after the
+        image axis (``(features,)`` or ``(channels, height, width)``), and ``x`` is flattened.
 
     Raises
     ------
@@ -135,12 +155,14 @@ def load_npz_dataset(path: str | Path, seed: int = 0, test_fraction: float = 0.2
             raise ValueError(f"data set {path}: array '{key}' missing: expected arrays 'x' and 'y', "
                              f"found {sorted(arrays)}")
     x, y = arrays["x"], arrays["y"]
-    if x.ndim != 2:
-        raise ValueError(f"data set {path}: array 'x': expected 2 dimensions (n, features), "
-                         f"found shape {x.shape}")
-    if x.shape[0] == 0 or x.shape[1] == 0:
+    if x.ndim not in (2, 4):
+        raise ValueError(f"data set {path}: array 'x': expected 2 dimensions (n, features) or 4 "
+                         f"(n, channels, height, width), found shape {x.shape}")
+    if 0 in x.shape:
         raise ValueError(f"data set {path}: array 'x': expected at least one image and one feature, "
                          f"found shape {x.shape}")
+    shape = tuple(int(n) for n in x.shape[1:])
+    x = x.reshape(x.shape[0], -1)
     if y.shape != (x.shape[0],):
         raise ValueError(f"data set {path}: array 'y': expected shape ({x.shape[0]},), found {y.shape}")
     for key, array in (("x", x), ("y", y)):
@@ -155,4 +177,94 @@ def load_npz_dataset(path: str | Path, seed: int = 0, test_fraction: float = 0.2
     if rare.size:  # a stratified split needs every class on both sides
         raise ValueError(f"data set {path}: array 'y': expected at least 2 images per class, found "
                          f"class {int(rare[0])} with {int(counts[rare[0]])}")
-    return split_arrays(x.astype(np.int64), y.astype(np.int64), seed, test_fraction, int(x.max()))
+    return split_arrays(x.astype(np.int64), y.astype(np.int64), seed, test_fraction, int(x.max()),
+                        shape=shape)
+
+
+
+IMAGE_SUFFIXES = (".png", ".pgm", ".ppm", ".bmp", ".jpg", ".jpeg", ".gif", ".tif", ".tiff")
+
+
+def load_image_folder(path: str | Path, seed: int = 0, test_fraction: float = 0.2) -> Split:
+    """A user data set from an ImageFolder-style directory: one sub-folder of images per class.
+
+    Classes are the sub-folder names in sorted order (label 0 is the first), as torchvision's
+    ``ImageFolder``. Images are read with Pillow as 8-bit integers 0..255, grey (``L``) if every
+    image is single-channel, else ``RGB``; all must have the same size (nothing is resized, so
+    nothing is silently changed).
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        The root folder.
+    seed, test_fraction
+        As :func:`load_digits_split` (stratified: every class needs two images).
+
+    Returns
+    -------
+    Split
+        ``x`` flattened ``(n, channels*height*width)``, ``shape`` ``(channels, height, width)``,
+        ``max_value`` 255, ``class_names`` the folder names.
+
+    Raises
+    ------
+    ValueError
+        Naming the folder or file: no class folders, a class with fewer than two images, an
+        unreadable image, or an image whose size differs from the first one's.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    root = Path(path)
+    if not root.is_dir():
+        raise ValueError(f"data set {root}: folder not found: expected a directory with one "
+                         f"sub-folder of images per class")
+    classes = sorted(entry.name for entry in root.iterdir() if entry.is_dir())
+    if not classes:
+        raise ValueError(f"data set {root}: expected one sub-folder of images per class, found none")
+    files, labels = [], []
+    for label, name in enumerate(classes):
+        images = sorted(p for p in (root / name).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        if len(images) < 2:  # a stratified split needs every class on both sides
+            raise ValueError(f"data set {root}: class folder '{name}': expected at least 2 images "
+                             f"({', '.join(IMAGE_SUFFIXES)}), found {len(images)}")
+        files += images
+        labels += [label] * len(images)
+    decoded = []
+    for file in files:
+        try:
+            with Image.open(file) as image:
+                image.load()
+                decoded.append(image.copy())
+        except (UnidentifiedImageError, OSError) as exc:
+            raise ValueError(f"data set {root}: image {file.relative_to(root)}: not a readable "
+                             f"image ({exc})") from None
+    # Grey only when every image is: one colour image makes the whole set RGB.
+    mode = "L" if all(image.mode in ("1", "L") for image in decoded) else "RGB"
+    arrays = []
+    for file, image in zip(files, decoded):
+        array = np.asarray(image.convert(mode), dtype=np.int64)
+        array = array[None] if array.ndim == 2 else array.transpose(2, 0, 1)  # (C, H, W)
+        if arrays and array.shape != arrays[0].shape:
+            raise ValueError(f"data set {root}: image {file.relative_to(root)}: expected size "
+                             f"{arrays[0].shape[2]}x{arrays[0].shape[1]} like "
+                             f"{files[0].relative_to(root)}, found {array.shape[2]}x{array.shape[1]}")
+        arrays.append(array)
+    x = np.stack(arrays)
+    return split_arrays(x.reshape(len(x), -1), np.asarray(labels, np.int64), seed, test_fraction,
+                        255, shape=x.shape[1:], class_names=tuple(classes))
+
+
+def load_dataset(path: str | Path | None = None, seed: int = 0, test_fraction: float = 0.2) -> Split:
+    """The data set at ``path``: a ``.npz`` file or an ImageFolder directory; digits when None.
+
+    Raises
+    ------
+    ValueError
+        If ``path`` is neither an existing ``.npz`` file nor a directory (and as the loaders).
+    """
+    if path is None:
+        return load_digits_split(seed=seed, test_fraction=test_fraction)
+    path = Path(path)
+    if path.is_dir():
+        return load_image_folder(path, seed=seed, test_fraction=test_fraction)
+    return load_npz_dataset(path, seed=seed, test_fraction=test_fraction)

@@ -116,6 +116,8 @@ class TrainResult:
     model: SpikingMLP
     netspec: NetSpec
     report: dict = field(default_factory=dict)
+    float_counts: np.ndarray | None = None
+    quantized_counts: np.ndarray | None = None
 
 
 def _evaluate(model: SpikingMLP, x: np.ndarray, dtype: torch.dtype = torch.float64) -> np.ndarray:
@@ -207,7 +209,32 @@ def train_digits(config: TrainConfig | None = None, progress: bool = True, *,
                     "unit": unit, "weight_bits_stored": int(layer.weights.size * layer.weight_bits)}
                    for layer, unit in zip(spec.layers, units)],
     }
-    return TrainResult(model=model, netspec=spec, report=report)
+    return TrainResult(model=model, netspec=spec, report=report, float_counts=float_counts,
+                       quantized_counts=quantized_counts)
+
+
+def train_qat(config: TrainConfig | None = None, data: Split | None = None, progress: bool = True):
+    """``--method qat``: :func:`train_digits` with the common method report.
+
+    Returns
+    -------
+    spikeforge.quant.methods.MethodResult
+        The core fields of :func:`~spikeforge.quant.methods.method_report` (golden executor on the
+        test split) plus ``config``, ``sizes`` and per-layer ``unit`` from the training report.
+    """
+    from .methods import MethodResult, method_report
+
+    config = (config or TrainConfig()).validate()
+    data = data or load_digits_split(seed=config.seed)
+    result = train_digits(config, progress=progress, data=data)
+    units = [row["unit"] for row in result.report["layers"]]
+    report = method_report("qat", result.netspec, data.x_test, data.y_test,
+                           float_counts=result.float_counts,
+                           quantized_counts=result.quantized_counts,
+                           train_seconds=result.report["train_seconds"],
+                           config=result.report["config"], sizes=result.report["sizes"],
+                           units=units)
+    return MethodResult("qat", result.netspec, report, result.model)
 
 
 def _fit(model: SpikingMLP, config: TrainConfig, x_train: np.ndarray, y_train: np.ndarray,

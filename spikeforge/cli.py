@@ -11,6 +11,7 @@ from rich.table import Table
 
 from . import __version__
 from .errors import SpikeforgeError
+from .quant.methods import METHODS
 
 
 def _out(args) -> Path:
@@ -23,17 +24,40 @@ def cmd_train(args) -> int:
     from .flow import console, train_stage
 
     out = _out(args)
-    report = train_stage(out, seed=args.seed, epochs=args.epochs, timesteps=args.timesteps,
-                         hidden=args.hidden)
+    report = train_stage(out, method=args.method, seed=args.seed, epochs=args.epochs,
+                         timesteps=args.timesteps, hidden=args.hidden, data=args.data,
+                         options=_parse_options(args.option))
     console.print(f"NetSpec written to {out / 'netspec.npz'}; report in {out / 'train_report.json'}")
-    _print_mapping("train", report)
+    _print_mapping("train", {key: value for key, value in report.items()
+                             if not isinstance(value, (list, dict))})
     return 0
+
+
+def _parse_options(pairs) -> dict:
+    """``["budget_drop=0.5", "weight_bits=[1,4]"]`` -> ``{"budget_drop": 0.5, "weight_bits": (1, 4)}``.
+
+    Values are read as JSON (numbers, lists, true/false, null), else kept as text; lists become
+    tuples, as the configs hold them.
+    """
+    import json
+
+    options = {}
+    for pair in pairs or ():
+        key, sep, text = pair.partition("=")
+        if not sep or not key.strip():
+            raise SpikeforgeError("malformed option", "--option", "key=value", repr(pair))
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError:
+            value = text
+        options[key.strip()] = tuple(value) if isinstance(value, list) else value
+    return options
 
 
 def cmd_golden(args) -> int:
     from .flow import golden_stage
 
-    report = golden_stage(Path(args.netspec), _out(args), seed=args.seed)
+    report = golden_stage(Path(args.netspec), _out(args), seed=args.seed, data=args.data)
     _print_mapping("golden", report)
     return 0
 
@@ -237,17 +261,28 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--lanes", help="neurons updated in parallel per layer, e.g. 8,10 "
                                        "(default: chosen by the generator)")
 
-    p = add("train", cmd_train, "train the digits network (Brevitas QAT) and export a NetSpec")
+    p = add("train", cmd_train, "train a quantized SNN (QAT, ALBSNN, conversion, MT-LIF, ASNN) "
+                                "and export a NetSpec")
     add_out(p)
+    p.add_argument("--method", default="qat", choices=METHODS,
+                   help="qat: Brevitas QAT MLP (the demo); albsnn: layer-selective binarization of "
+                        "a conv net; convert: ANN->SNN conversion (IF or bistable); mtlif: "
+                        "multi-threshold LIF; asnn: adaptive neurons, hybrid coding (default: qat)")
+    p.add_argument("--data", help="a .npz (arrays x, y) or an ImageFolder directory "
+                                  "(default: the embedded scikit-learn digits)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--epochs", type=int)
-    p.add_argument("--timesteps", type=int, help="time steps T (<= 8)")
-    p.add_argument("--hidden", type=int, help="hidden neurons")
+    p.add_argument("--timesteps", type=int, help="time steps T")
+    p.add_argument("--hidden", type=int, help="hidden neurons (MLP methods)")
+    p.add_argument("--option", action="append", metavar="KEY=VALUE",
+                   help="any other field of the method's config, e.g. --option max_drop=1.0 "
+                        "(repeatable; values read as JSON)")
 
     p = add("golden", cmd_golden, "run the integer golden executor on the held-out digits")
     p.add_argument("netspec")
     add_out(p)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--data", help="the data set the network was trained on (default: digits)")
 
     p = add("compile", cmd_compile, "generate the network's Verilog with Amaranth and lint it")
     p.add_argument("netspec")

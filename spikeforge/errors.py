@@ -52,3 +52,19 @@ class BuildError(SpikeforgeError):
 
 class MismatchError(SpikeforgeError):
     """RTL and golden model disagree on an exact integer."""
+
+
+class InputError(SpikeforgeError):
+    """Bad user input whose message a library already phrased as "field: expected X, found Y".
+
+    Parameters
+    ----------
+    where : str
+        The command or file the input came from (e.g. ``"train --method albsnn"``).
+    message : str
+        The phrased message; the error reads ``"{where}: {message}"``.
+    """
+
+    def __init__(self, where: str, message: str):
+        self.what, self.where, self.expected, self.found, self.hint = message, where, None, None, None
+        Exception.__init__(self, f"{where}: {message}")

@@ -28,7 +28,7 @@ from rich.console import Console
 
 from . import netspec as netspec_io
 from .artefacts import write_json_atomic, write_text_atomic
-from .errors import SpikeforgeError
+from .errors import InputError, SpikeforgeError
 
 console = Console(stderr=True)
 if not console.is_terminal:  # logs and pipes: do not wrap messages at 80 columns
@@ -65,28 +65,63 @@ def parse_lanes(text: str | None, spec) -> list[int] | None:
 
 # ---- stages ----------------------------------------------------------------------------------
 
-def train_stage(out: Path, seed: int = 0, epochs: int | None = None, timesteps: int | None = None,
-                hidden: int | None = None, progress: bool = True) -> dict:
-    """Train the digits network with Brevitas QAT and export ``netspec.npz``."""
-    from .quant.train import TrainConfig, train_digits
+def train_stage(out: Path, method: str = "qat", seed: int = 0, epochs: int | None = None,
+                timesteps: int | None = None, hidden: int | None = None, data: str | None = None,
+                options: dict | None = None, progress: bool = True) -> dict:
+    """Train with ``method`` (see :mod:`spikeforge.quant.methods`) and export ``netspec.npz``.
 
-    overrides = {key: value for key, value in
-                 {"seed": seed, "epochs": epochs, "timesteps": timesteps, "hidden": hidden}.items()
-                 if value is not None}
-    config = TrainConfig(**overrides)
-    result = train_digits(config, progress=progress)
+    Parameters
+    ----------
+    out : pathlib.Path
+        Folder for ``netspec.npz`` and ``train_report.json``.
+    method : str
+        ``qat``, ``albsnn``, ``convert``, ``mtlif`` or ``asnn``.
+    seed, epochs, timesteps, hidden : int, optional
+        Common options; None keeps the method's default.
+    data : str, optional
+        A ``.npz`` file or an ImageFolder directory; default the embedded digits.
+    options : dict, optional
+        Further fields of the method's config (``--option key=value``).
+    progress : bool
+        A progress bar per epoch on a terminal.
+
+    Raises
+    ------
+    spikeforge.errors.InputError
+        For an unknown method or option, a bad value or data set, or a budget the method cannot
+        meet, with the library's message.
+    """
+    from .quant.data import load_dataset
+    from .quant.methods import method_config, train_method
+
+    where = f"train --method {method}"
+    try:
+        config = method_config(method, seed=seed, epochs=epochs, timesteps=timesteps, hidden=hidden,
+                               **(options or {}))
+        split = load_dataset(data, seed=seed)
+        result = train_method(method, config, split, progress=progress)
+    except ValueError as exc:  # the quant modules phrase their errors as "field: expected, found"
+        raise InputError(where, str(exc)) from None
+    result.netspec.metadata["data"] = str(data) if data else "digits"
+    result.report["data"] = result.netspec.metadata["data"]
     result.netspec.save(out / "netspec.npz")
     write_json_atomic(out / "train_report.json", result.report)
     return result.report
 
 
-def golden_stage(netspec_path: Path, out: Path, seed: int = 0) -> dict:
-    """Run the integer golden executor on the held-out digits; accuracy and synaptic operations."""
+def golden_stage(netspec_path: Path, out: Path, seed: int = 0, data: str | None = None) -> dict:
+    """Run the integer golden executor on the held-out split; accuracy and synaptic operations.
+
+    ``data`` is the data set the network was trained on (default: the embedded digits).
+    """
     from .golden import run
-    from .quant.data import load_digits_split
+    from .quant.data import load_dataset
 
     spec = netspec_io.load(netspec_path)
-    data = load_digits_split(seed=seed)
+    try:
+        data = load_dataset(data, seed=seed)
+    except ValueError as exc:
+        raise InputError("golden --data", str(exc)) from None
     start = time.perf_counter()
     result = run(spec, data.x_test)
     seconds = time.perf_counter() - start

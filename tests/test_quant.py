@@ -28,7 +28,7 @@ def test_digits_split_is_fixed_and_integer():
 @pytest.mark.parametrize("arrays, message", [
     ({"x": np.zeros((3, 4), np.int64)}, r"array 'y' missing: expected arrays 'x' and 'y', found \['x'\]"),
     ({"x": np.zeros((3, 4, 2), np.int64), "y": np.zeros(3, np.int64)},
-     r"array 'x': expected 2 dimensions \(n, features\), found shape \(3, 4, 2\)"),
+     r"array 'x': expected 2 dimensions \(n, features\) or 4 \(n, channels, height, width\), found shape \(3, 4, 2\)"),
     ({"x": np.zeros((3, 4), np.int64), "y": np.zeros(2, np.int64)},
      r"array 'y': expected shape \(3,\), found \(2,\)"),
     ({"x": np.zeros((3, 4), np.float32), "y": np.zeros(3, np.int64)},
@@ -198,3 +198,64 @@ def test_config_errors(overrides, message):
 def test_model_shape_errors():
     with pytest.raises(ValueError, match=r"thresholds: expected one value per layer \(2\), found 1"):
         SpikingMLP((64, 16, 10), (1, 4), 4, (1.0,))
+
+
+def _write_image_folder(root, sizes=None, mode="L"):
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for name in ("cat", "dog"):
+        (root / name).mkdir(parents=True)
+        for index in range(3):
+            size = (sizes or {}).get((name, index), (4, 3))
+            shape = (size[1], size[0]) if mode == "L" else (size[1], size[0], 3)
+            Image.fromarray(rng.integers(0, 256, shape).astype(np.uint8), mode).save(
+                root / name / f"{index}.png")
+
+
+def test_image_folder_loads_classes_in_sorted_order_as_integers(tmp_path):
+    from spikeforge.quant.data import load_dataset
+
+    _write_image_folder(tmp_path / "data")
+    split = load_dataset(tmp_path / "data", test_fraction=0.34)
+    assert split.class_names == ("cat", "dog")
+    assert split.shape == (1, 3, 4) and split.x_train.shape[1] == 12
+    assert split.max_value == 255 and split.x_train.dtype == np.int64
+    assert len(split.y_train) + len(split.y_test) == 6
+
+
+def test_image_folder_rgb_images_keep_three_channels(tmp_path):
+    from spikeforge.quant.data import load_image_folder
+
+    _write_image_folder(tmp_path / "data", mode="RGB")
+    assert load_image_folder(tmp_path / "data", test_fraction=0.34).shape == (3, 3, 4)
+
+
+@pytest.mark.parametrize("problem, message", [
+    ("size", r"image dog/1.png: expected size 4x3 like cat/0.png, found 5x3"),
+    ("empty", r"data set .*: expected one sub-folder of images per class, found none"),
+    ("few", r"class folder 'cat': expected at least 2 images"),
+    ("corrupt", r"image cat/0.png: not a readable image"),
+])
+def test_image_folder_errors_name_the_file(tmp_path, problem, message):
+    from spikeforge.quant.data import load_image_folder
+
+    root = tmp_path / "data"
+    if problem == "empty":
+        root.mkdir()
+    else:
+        _write_image_folder(root, sizes={("dog", 1): (5, 3)} if problem == "size" else None)
+    if problem == "few":
+        for extra in ("1.png", "2.png"):
+            (root / "cat" / extra).unlink()
+    if problem == "corrupt":
+        (root / "cat" / "0.png").write_bytes(b"not a png")
+    with pytest.raises(ValueError, match=message):
+        load_image_folder(root)
+
+
+def test_npz_images_keep_their_shape(tmp_path):
+    path = tmp_path / "images.npz"
+    np.savez(path, x=np.arange(6 * 2 * 3 * 3).reshape(6, 2, 3, 3) % 7, y=np.array([0, 1] * 3))
+    split = load_npz_dataset(path, test_fraction=0.34)
+    assert split.shape == (2, 3, 3) and split.x_train.shape[1] == 18
