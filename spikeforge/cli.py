@@ -211,6 +211,35 @@ def cmd_boards(args) -> int:
     return 0
 
 
+def cmd_estimate(args) -> int:
+    from .artefacts import write_json_atomic
+    from .estimate import estimate_resources
+    from .flow import parse_lanes
+    from .netspec import load
+
+    spec = load(args.netspec)
+    estimate = estimate_resources(spec, parse_lanes(args.lanes, spec), family=args.family)
+    table = Table(title=f"resource estimate, {args.family} (yosys post-synthesis cells, a model; "
+                        f"{estimate.seconds * 1000:.1f} ms)")
+    columns = ("luts", "ffs", "brams", "lutrams", "dsps")
+    for column in ("part", *columns, "memories"):
+        table.add_column(column)
+    for row in estimate.rows:
+        memories = ", ".join(f"{m.name.split('.')[-1]} {m.depth}x{m.width}: "
+                             + (f"{m.cells} {m.primitive}" if m.cells else "logic")
+                             for m in row.memories)
+        table.add_row(row.name, *(str(getattr(row, column)) for column in columns), memories)
+    table.add_row("total", *(str(getattr(estimate, column)) for column in columns), "",
+                  style="bold")
+    _wide_console().print(table)
+    if not estimate.luts_fitted:
+        print(f"note: no LUT coefficients fitted for {args.family} yet (python bench/estimator.py "
+              "--fit): its LUTs read 0")
+    path = write_json_atomic(_out(args) / "estimate_report.json", estimate.as_dict())
+    print(f"estimate written to {path}")
+    return 0
+
+
 def cmd_doctor(args) -> int:
     from .toolchain import doctor
 
@@ -328,6 +357,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--board", default="icebreaker")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--skip-build", action="store_true", help="stop after co-simulation")
+
+    p = add("estimate", cmd_estimate, "estimate LUTs, FFs, block RAMs and DSPs per layer "
+                                      "without synthesis")
+    p.add_argument("netspec")
+    add_out(p)
+    add_lanes(p)
+    p.add_argument("--family", default="ice40", choices=["ice40", "ecp5", "gowin"],
+                   help="device family (default: ice40)")
 
     add("boards", cmd_boards, "list the boards, their devices and resources")
     add("doctor", cmd_doctor, "list each tool of the chain, its version, and how to install it")

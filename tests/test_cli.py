@@ -9,7 +9,7 @@ from spikeforge.cli import build_parser, main
 from spikeforge.synthetic import random_netspec
 
 COMMANDS = ["train", "golden", "compile", "sim", "build", "run", "report", "demo", "boards",
-            "doctor"]
+            "doctor", "estimate"]
 
 
 def test_help_lists_every_stage(capsys):

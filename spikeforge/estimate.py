@@ -1,0 +1,614 @@
+"""Resource estimate of the generated hardware from a NetSpec and lanes alone, without synthesis.
+
+A structural model of what :class:`spikeforge.hdl.network.NetworkTop` builds, per component:
+
+* **memories**: every ``lib.memory.Memory`` of the design (input store, and per layer weights,
+  biases, membranes, adaptive tables), with the depth and width the generator allocates
+  (:func:`memory_shapes`, kept equal to ``hdl`` by a test). Each is mapped as yosys'
+  ``memory_libmap`` maps it on the family (:func:`map_memory`): its cost rule (soft logic costs a
+  bit per RAM bit and 1/16 per ROM bit; a block RAM 64 (iCE40 EBR) or 128 (ECP5 DP16KD/PDPW16KD,
+  Gowin BSRAM); a LUT RAM 4 per 16x4 cell; plus address muxing and emulated transparency) and the
+  geometries of each primitive (iCE40 256x16..2048x2, ECP5 and Gowin 512x36..16384x1, 16x4 LUT
+  RAM). The winner gives the block RAMs exactly, LUT RAM cells, and the flip-flops of memories
+  left to logic.
+* **flip-flops**: every register the generator declares (counters, pipeline stage, spike mask
+  and values, emitter base, read-data registers of memories not in block RAM, memories in FFs),
+  counted from the widths in :mod:`spikeforge.bounds`.
+* **LUTs**: per-component terms (adder and comparator bits, mux inputs × width, multiplier
+  partial products, ROM and RAM-in-logic bits, readout counters) times a few coefficients per
+  family, fitted by least squares on random networks (:data:`COEFFICIENTS_FILE`).
+* **DSPs**: the signal × signal multipliers that yosys' ``mul2dsp`` maps (both operands at
+  least 2 bits; on iCE40 a product of at least 11 bits, with ``-dsp`` as the board build uses).
+
+What is estimated is yosys' post-synthesis count of the network alone (no UART board top):
+iCE40 ``SB_LUT4`` (logic cells before packing), ECP5 ``LUT4`` plus two per ``CCU2C``, Gowin
+``LUT1..4`` plus ``ALU``; flip-flops; block RAMs. Per-layer rows let a report show where the
+resources go. Nothing here imports amaranth or torch: an estimate takes milliseconds.
+"""
+
+from __future__ import annotations
+
+import json
+import numbers
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+from .bounds import LayerBounds, analyse, count_bits
+from .errors import SpikeforgeError
+from .netspec import LayerSpec, NetSpec
+
+#: Coefficients of the LUT terms per family: fitted by ``python bench/estimator.py --fit`` (non-
+#: negative least squares on the relative error, over random calibration networks that the
+#: evaluation never uses); the file records the yosys version and the networks.
+COEFFICIENTS_FILE = Path(__file__).with_name("estimate_coefficients.json")
+
+FAMILIES = ("ice40", "ecp5", "gowin")
+#: What the generator builds (equal to ``spikeforge.hdl.network``'s, checked by a test; not
+#: imported, so that an estimate never loads amaranth).
+SUPPORTED_LAYERS = ("linear",)
+SUPPORTED_NEURONS = ("if", "lif", "mtlif", "bistable", "adaptive")
+SUPPORTED_ENCODINGS = ("direct", "rate", "latency", "hybrid")
+DEFAULT_MAX_LANES = 8
+CYCLE_COUNTER_BITS = 32
+LFSR_BITS = 16
+
+# ---- widths and memory shapes, as hdl/ allocates them ---------------------------------------------
+
+
+def _bits(n: int) -> int:
+    """Width of ``Signal(range(n))`` for ``n >= 2``."""
+    return max(1, (n - 1).bit_length())
+
+
+def index_bits(count: int) -> int:
+    """Width of an event index into ``count`` items (``hdl.events.index_bits``)."""
+    return max(1, (count - 1).bit_length())
+
+
+def groups(n_out: int, lanes: int) -> int:
+    """Lane groups ``ceil(n_out / lanes)``."""
+    return -(-n_out // lanes)
+
+
+def spike_bits(layer: LayerSpec) -> int:
+    return max(1, layer.neuron.spike_max.bit_length())
+
+
+def bias_bits(layer: LayerSpec) -> int:
+    from .bounds import signed_bits
+    return signed_bits(min(0, int(layer.bias.min())), max(0, int(layer.bias.max())))
+
+
+def table_bits(layer: LayerSpec) -> tuple[int, int]:
+    neuron = layer.neuron
+    return (max(1, max(neuron.decay_table).bit_length()), max(1, max(neuron.gain_table).bit_length()))
+
+
+def lane_word_bits(layer: LayerSpec, bounds: LayerBounds) -> int:
+    if layer.neuron.kind == "adaptive":
+        return bounds.acc_bits + layer.neuron.state_bits
+    return bounds.sum_bits
+
+
+def memory_shapes(layer: LayerSpec, bounds: LayerBounds, lanes: int) -> dict[str, tuple[int, int]]:
+    """Depth and width of a layer engine's memories (``hdl.layer_engine.memory_shapes``)."""
+    g = groups(layer.n_out, lanes)
+    shapes = {"weights": (max(layer.n_in * g, 2), lanes * layer.weight_bits),
+              "biases": (max(g, 2), lanes * bias_bits(layer)),
+              "membranes": (max(g, 2), lanes * lane_word_bits(layer, bounds))}
+    if layer.neuron.kind == "adaptive":
+        shapes["tables"] = (max(len(layer.neuron.decay_table), 2), sum(table_bits(layer)))
+    return shapes
+
+
+def store_shape(spec: NetSpec) -> tuple[int, int]:
+    """Depth and width of the input buffer's store (``hdl.input_buffer.store_shape``)."""
+    return max(spec.input.size, 2), index_bits(spec.input.size) + spec.input.bits
+
+
+def event_value_bits(spec: NetSpec) -> int:
+    return spec.input.bits if spec.input.encoding in ("direct", "hybrid") else 1
+
+
+# ---- memory mapping: yosys memory_libmap's choice ------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Primitive:
+    """One RAM primitive of a family's yosys library (share/<family>/*.txt)."""
+
+    name: str
+    kind: str            # "block" or "lutram"
+    abits: int
+    dbits: tuple         # data widths, the depth being 2 ** (abits - index)
+    cost: int
+    widthscale: int = 0
+    byte: int = 0        # write-enable granularity (0: the whole word)
+    rom_widths: tuple = ()   # indices of dbits usable by a ROM (empty: no ROM, "prune_rom")
+    ram_widths: tuple = ()   # indices usable by a RAM with a separate write port
+
+
+_LIBRARIES = {
+    # $__ICE40_RAM4K_: 256x16 .. 2048x2; the HAS_BE variant writes 16 bits with bit enables, so
+    # every width serves a RAM too.
+    "ice40": (_Primitive("SB_RAM40_4K", "block", 11, (2, 4, 8, 16), 64, byte=1,
+                         rom_widths=(0, 1, 2, 3), ram_widths=(0, 1, 2, 3)),),
+    # DP16KD (true dual port, up to 18 bits), PDPW16KD (36-bit write port), DPR16X4 LUT RAM.
+    "ecp5": (_Primitive("DP16KD", "block", 14, (1, 2, 4, 9, 18), 128, byte=9,
+                        rom_widths=(0, 1, 2, 3, 4), ram_widths=(0, 1, 2, 3, 4)),
+             _Primitive("PDPW16KD", "block", 14, (1, 2, 4, 9, 18, 36), 128, byte=9,
+                        rom_widths=(0, 1, 2, 3, 4, 5), ram_widths=(3, 4, 5)),
+             _Primitive("TRELLIS_DPR16X4", "lutram", 4, (4,), 4, ram_widths=(0,))),
+    # Gowin BSRAM as SP (ROM), DP and SDP; RAM16SDP4 LUT RAM (cost scales with width).
+    "gowin": (_Primitive("SP", "block", 14, (1, 2, 4, 9, 18, 36), 128, byte=9,
+                         rom_widths=(0, 1, 2, 3, 4, 5)),
+              _Primitive("DP", "block", 14, (1, 2, 4, 9, 18), 128, byte=9,
+                         rom_widths=(0, 1, 2, 3, 4), ram_widths=(0, 1, 2, 3, 4)),
+              _Primitive("SDP", "block", 14, (1, 2, 4, 9, 18, 36), 128, byte=9,
+                         rom_widths=(0, 1, 2, 3, 4, 5), ram_widths=(0, 1, 2, 3, 4, 5)),
+              _Primitive("RAM16SDP4", "lutram", 4, (4,), 4, widthscale=4, ram_widths=(0,))),
+}
+
+# memory_libmap's weights: a mux input bit and a demux bit cost 0.5, an emulation point 2.
+_FACTOR_MUX, _FACTOR_DEMUX, _FACTOR_EMU = 0.5, 0.5, 2
+# Emulation points of our ports: every read port not shared with the write port 1; a read port
+# transparent to the write port (membranes, input store) 3 more.
+_EMU_ROM, _EMU_RAM = 1, 4
+
+
+@dataclass
+class MemoryMapping:
+    """How one memory ends up after synthesis.
+
+    Attributes
+    ----------
+    name : str
+        ``input_buffer.store`` or ``layer_<name>.<memory>``.
+    depth, width : int
+        As allocated.
+    rom : bool
+        No write port (weights, biases, tables).
+    style : str
+        ``"block"``, ``"lutram"`` or ``"logic"`` (flip-flops and LUTs).
+    primitive : str
+        The cell (``SB_RAM40_4K``, ``DP16KD``, ...) or ``""`` for logic.
+    cells : int
+        Block RAMs or LUT RAM cells used.
+    """
+
+    name: str
+    depth: int
+    width: int
+    rom: bool
+    style: str = "logic"
+    primitive: str = ""
+    cells: int = 0
+
+
+def _geometry_cost(prim: _Primitive, depth: int, width: int, rom: bool) -> tuple[float, int] | None:
+    """memory_libmap's cheapest geometry of ``prim`` for the memory: (cost, cells)."""
+    widths = prim.rom_widths if rom else prim.ram_widths
+    best = None
+    for index in widths:
+        unit = prim.dbits[index]
+        if rom:
+            byte = 1
+        else:
+            byte = prim.byte if 0 < prim.byte <= unit else unit
+        swizzle = -(-width // byte) * byte          # the word padded to whole write bytes
+        mult_a = -(-depth // (1 << (prim.abits - index)))
+        cells = -(-(mult_a * swizzle) // unit)
+        cost = (prim.cost - prim.widthscale) * cells
+        cost += prim.widthscale * mult_a * width // unit
+        cost += _FACTOR_MUX * (mult_a - 1) * width
+        if not rom and mult_a != 1:
+            cost += _FACTOR_DEMUX * mult_a
+        cost += _FACTOR_EMU * (_EMU_ROM if rom else _EMU_RAM)
+        if best is None or cost < best[0]:
+            best = (cost, cells)
+    return best
+
+
+def map_memory(family: str, name: str, depth: int, width: int, rom: bool) -> MemoryMapping:
+    """Where yosys puts a memory on ``family``: the cheapest of logic and each primitive.
+
+    Logic costs ``depth · width`` for a RAM and 1/16 of that for a ROM (memory_libmap's defaults,
+    truncated to an integer as it does); a primitive wins only if strictly cheaper.
+    """
+    best_cost = int(depth * width * (1 / 16 if rom else 1.0))
+    mapping = MemoryMapping(name, depth, width, rom)
+    for prim in _LIBRARIES[family]:
+        found = _geometry_cost(prim, depth, width, rom)
+        if found is not None and found[0] < best_cost:
+            best_cost = found[0]
+            mapping = MemoryMapping(name, depth, width, rom, prim.kind, prim.name, found[1])
+    return mapping
+
+
+# ---- the estimate ------------------------------------------------------------------------------
+
+
+@dataclass
+class ComponentEstimate:
+    """Resources of one row: a layer engine, the input buffer, the readout or the top's counters.
+
+    Attributes
+    ----------
+    name : str
+        ``input_buffer``, ``layer_<name>``, ``readout`` or ``top``.
+    luts, ffs, brams, lutrams, dsps : int
+        Estimated LUT4s (LCs on iCE40), flip-flops, block RAMs, LUT RAM cells, DSP blocks.
+    memories : list of MemoryMapping
+        The memories of the row and how they map.
+    terms : dict of str to float
+        The LUT model's terms (what the coefficients multiply), for explanation.
+    """
+
+    name: str
+    luts: int = 0
+    ffs: int = 0
+    brams: int = 0
+    lutrams: int = 0
+    dsps: int = 0
+    memories: list = field(default_factory=list)
+    terms: dict = field(default_factory=dict)
+
+
+@dataclass
+class ResourceEstimate:
+    """An estimate of a whole network on one family.
+
+    Attributes
+    ----------
+    family : str
+        ``ice40``, ``ecp5`` or ``gowin``.
+    lanes : list of int
+        Lanes per layer used.
+    rows : list of ComponentEstimate
+        ``input_buffer``, one ``layer_<name>`` per layer, ``readout``, ``top``.
+    luts, ffs, brams, lutrams, dsps : int
+        Totals over the rows.
+    seconds : float
+        Time the estimate took.
+    coefficients : dict
+        Where the LUT coefficients came from (fit script, yosys version, networks).
+    luts_fitted : bool
+        False when the family has no fitted LUT coefficients yet: its LUT figures are then 0
+        and mean "unknown" (FFs, block RAMs, LUT RAMs and DSPs do not need coefficients).
+    """
+
+    family: str
+    lanes: list
+    rows: list
+    seconds: float = 0.0
+    coefficients: dict = field(default_factory=dict)
+    luts_fitted: bool = True
+
+    def _total(self, key: str) -> int:
+        return int(sum(getattr(row, key) for row in self.rows))
+
+    @property
+    def luts(self) -> int:
+        return self._total("luts")
+
+    @property
+    def ffs(self) -> int:
+        return self._total("ffs")
+
+    @property
+    def brams(self) -> int:
+        return self._total("brams")
+
+    @property
+    def lutrams(self) -> int:
+        return self._total("lutrams")
+
+    @property
+    def dsps(self) -> int:
+        return self._total("dsps")
+
+    def layer(self, name: str) -> ComponentEstimate:
+        """The row of layer ``name`` (or of ``input_buffer``, ``readout``, ``top``)."""
+        for row in self.rows:
+            if row.name in (name, f"layer_{name}"):
+                return row
+        raise KeyError(name)
+
+    def as_dict(self) -> dict:
+        """JSON-ready: totals, rows (with memories and LUT terms) and provenance."""
+        return {"family": self.family, "lanes": list(self.lanes),
+                "total": {key: getattr(self, key) for key in ("luts", "ffs", "brams", "lutrams", "dsps")},
+                "rows": [asdict(row) for row in self.rows], "seconds": self.seconds,
+                "what": "yosys post-synthesis cells of the network top alone (no board UART), "
+                        "estimated by a structural model (spikeforge.estimate)",
+                "coefficients": self.coefficients, "luts_fitted": self.luts_fitted}
+
+
+@lru_cache(maxsize=1)
+def load_coefficients() -> dict:
+    """The fitted LUT coefficients per family (and their provenance) from :data:`COEFFICIENTS_FILE`."""
+    return json.loads(COEFFICIENTS_FILE.read_text())
+
+
+def check_lanes(spec: NetSpec, lanes) -> list[int]:
+    """Lanes to use for ``spec`` (default: the generator's), or a SpikeforgeError naming the problem.
+
+    Same rules and messages as ``spikeforge.hdl.network.check_buildable``.
+    """
+    if spec.input.encoding not in SUPPORTED_ENCODINGS:
+        raise SpikeforgeError("input encoding not supported by the hardware generator",
+                              "input.encoding", f"one of {SUPPORTED_ENCODINGS}", repr(spec.input.encoding))
+    for layer in spec.layers:
+        if layer.kind not in SUPPORTED_LAYERS:
+            raise SpikeforgeError("layer kind not supported by the hardware generator",
+                                  f"layer {layer.name}", f"one of {SUPPORTED_LAYERS}", repr(layer.kind))
+        if layer.neuron.kind not in SUPPORTED_NEURONS:
+            raise SpikeforgeError("neuron kind not supported by the hardware generator",
+                                  f"layer {layer.name}", f"one of {SUPPORTED_NEURONS}",
+                                  repr(layer.neuron.kind))
+    if lanes is None:
+        return [layer.n_out if layer.n_out <= 16 else DEFAULT_MAX_LANES for layer in spec.layers]
+    if isinstance(lanes, (str, bytes)) or not hasattr(lanes, "__iter__"):
+        raise SpikeforgeError("lanes must be a sequence of integers", "lanes",
+                              f"{len(spec.layers)} integers, one per layer", repr(lanes))
+    lanes = list(lanes)
+    if len(lanes) != len(spec.layers):
+        raise SpikeforgeError("wrong number of lanes", "lanes", f"{len(spec.layers)} values, one per "
+                              "layer", f"{len(lanes)} values")
+    for layer, p in zip(spec.layers, lanes):
+        if not isinstance(p, numbers.Integral) or isinstance(p, bool):
+            raise SpikeforgeError("lanes value is not an integer", f"layer {layer.name}",
+                                  f"an integer in 1..{layer.n_out}", repr(p))
+        if not 1 <= p <= layer.n_out:
+            raise SpikeforgeError("lanes out of range", f"layer {layer.name}",
+                                  f"1 <= lanes <= {layer.n_out} (its neurons)", str(p))
+    return [int(p) for p in lanes]
+
+
+def _memory_ffs(mapping: MemoryMapping) -> int:
+    """Flip-flops a memory costs: its read register unless in block RAM, its words if RAM in logic."""
+    if mapping.style == "block":
+        # Emulated transparency keeps the written word and an address match in registers.
+        return 0 if mapping.rom else mapping.width + 1
+    if mapping.style == "lutram":
+        return mapping.width
+    return mapping.width + (0 if mapping.rom else mapping.depth * mapping.width)
+
+
+def _memory_terms(mapping: MemoryMapping, family: str) -> dict[str, float]:
+    """LUT terms of a memory: ROM/RAM bits left to logic, read muxes of LUT RAM, transparency."""
+    terms = {}
+    a = _bits(mapping.depth)
+    if mapping.style == "logic":
+        if mapping.rom:
+            # One a-input function per output bit: 2^(a-4) LUT4s beyond 4 inputs (plus muxes).
+            terms["rom_lut_bits"] = mapping.width * max(1.0, 2.0 ** (a - 4))
+        else:
+            terms["ram_mux_bits"] = mapping.width * (mapping.depth - 1)
+            terms["ram_words"] = mapping.depth
+    elif mapping.style == "lutram":
+        terms["lutram_mux_bits"] = mapping.width * (-(-mapping.depth // 16) - 1)
+        terms["transparency_bits"] = mapping.width
+    elif not mapping.rom:
+        terms["transparency_bits"] = mapping.width
+    return terms
+
+
+def _dsp_mul(a: int, b: int, family: str) -> int:
+    """DSP blocks yosys' mul2dsp uses for an ``a × b``-bit signal product (0: soft logic)."""
+    if a < 2 or b < 2:
+        return 0
+    if family == "ice40":
+        if a + b < 11:
+            return 0
+        return -(-a // 16) * -(-b // 16)
+    if family == "ecp5":
+        return -(-a // 18) * -(-b // 18)
+    return -(-a // 18) * -(-b // 18) if (a >= 10 or b >= 10) and a + b > 8 else 0
+
+
+def _add(terms: dict, more: dict) -> None:
+    for key, value in more.items():
+        terms[key] = terms.get(key, 0.0) + value
+
+
+def _layer_row(layer: LayerSpec, bounds: LayerBounds, lanes: int, value_bits: int,
+               timesteps: int, family: str) -> ComponentEstimate:
+    neuron = layer.neuron
+    g = groups(layer.n_out, lanes)
+    sbits = bounds.sum_bits
+    wbits = layer.weight_bits
+    nbits = neuron.state_bits
+    sp_bits = spike_bits(layer)
+    row = ComponentEstimate(f"layer_{layer.name}")
+    terms: dict[str, float] = {}
+
+    # Memories.
+    for memory, (depth, width) in memory_shapes(layer, bounds, lanes).items():
+        mapping = map_memory(family, f"layer_{layer.name}.{memory}", depth, width,
+                             rom=memory != "membranes")
+        row.memories.append(mapping)
+        row.brams += mapping.cells if mapping.style == "block" else 0
+        row.lutrams += mapping.cells if mapping.style == "lutram" else 0
+        row.ffs += _memory_ffs(mapping)
+        _add(terms, _memory_terms(mapping, family))
+
+    # Registers of the control and the emitter.
+    gbits = _bits(max(g, 2))
+    ibits = index_bits(layer.n_in)
+    ffs = (1 + ibits + value_bits + gbits + 1 + 1 + 1 + gbits + value_bits
+           + _bits(max(timesteps, 2)) + lanes + lanes * sp_bits + (g * lanes).bit_length() + 1)
+    if neuron.kind == "bistable":
+        ffs += 1 + _bits(max(neuron.phase, 2))
+    row.ffs += ffs
+
+    # LUT terms, per lane: accumulate, bias add, clamp, fire, reset, leak, write-back muxes.
+    adaptive = neuron.kind == "adaptive"
+    if wbits == 1:
+        product_bits = (layer.scale * ((1 << value_bits) - 1)).bit_length() + 1
+        terms["addsub_bits"] = lanes * sbits          # V ± scale·x
+    elif value_bits == 1:
+        product_bits = wbits
+        terms["add_bits"] = lanes * sbits             # V + (x ? w : 0)
+        terms["select_bits"] = lanes * wbits
+    else:
+        product_bits = wbits + value_bits
+        dsp = _dsp_mul(wbits, value_bits, family)
+        row.dsps += lanes * dsp
+        if not dsp:
+            terms["mul_bits"] = lanes * wbits * value_bits
+        terms["add_bits"] = lanes * sbits
+    terms["bias_add_bits"] = lanes * (sbits + 1)
+    if bounds.saturates:
+        terms["compare_bits"] = terms.get("compare_bits", 0) + lanes * 2 * (sbits + 1)
+        terms["mux_bits"] = terms.get("mux_bits", 0) + lanes * 2 * sbits
+    levels = neuron.levels if neuron.kind == "mtlif" else 1
+    terms["compare_bits"] = terms.get("compare_bits", 0) + lanes * levels * sbits
+    if neuron.reset == "subtract":
+        terms["sub_bits"] = lanes * sbits * (sp_bits if levels > 1 else 1)
+    else:
+        terms["mux_bits"] = terms.get("mux_bits", 0) + lanes * sbits
+    if neuron.kind in ("lif", "mtlif") and neuron.leak == "shift":
+        terms["sub_bits"] = terms.get("sub_bits", 0) + lanes * sbits
+    if neuron.kind in ("lif", "mtlif") and neuron.leak == "factor":
+        terms["const_mul_bits"] = lanes * sbits * max(1, bin(neuron.leak_factor).count("1"))
+    if adaptive:
+        decay_bits, gain_bits = table_bits(layer)
+        for a, b in ((nbits, decay_bits), (bounds.acc_bits + 1, gain_bits)):
+            dsp = _dsp_mul(a, b, family)
+            row.dsps += lanes * dsp
+            if not dsp:
+                terms["mul_bits"] = terms.get("mul_bits", 0) + lanes * a * b
+        terms["add_bits"] = terms.get("add_bits", 0) + lanes * (bounds.acc_bits + nbits)
+    # Write-back: update or accumulate, cleared after the last step.
+    terms["mux_bits"] = terms.get("mux_bits", 0) + lanes * 2 * lane_word_bits(layer, bounds)
+    # Emitter: priority encoder and value select over the lanes, clear-lowest, index adder.
+    terms["lane_bits"] = lanes * (1 + sp_bits + _bits(max(lanes, 2)))
+    terms["control"] = 1.0
+    terms["address_bits"] = (ibits + gbits) + (g * lanes).bit_length()
+    row.terms = terms
+    return row
+
+
+def _input_row(spec: NetSpec, family: str) -> ComponentEstimate:
+    row = ComponentEstimate("input_buffer")
+    depth, width = store_shape(spec)
+    mapping = map_memory(family, "input_buffer.store", depth, width, rom=False)
+    row.memories.append(mapping)
+    row.brams += mapping.cells if mapping.style == "block" else 0
+    row.lutrams += mapping.cells if mapping.style == "lutram" else 0
+    row.ffs += _memory_ffs(mapping)
+    size_bits = _bits(max(spec.input.size, 2))
+    count = (spec.input.size + 1).bit_length()
+    row.ffs += size_bits + 2 * count + _bits(max(spec.timesteps, 2)) + 1
+    terms = _memory_terms(mapping, family)
+    terms["counter_bits"] = size_bits + 2 * count + _bits(max(spec.timesteps, 2))
+    encoding = spec.input.encoding
+    if encoding == "rate":
+        row.ffs += LFSR_BITS
+        terms["compare_bits"] = spec.input.bits + LFSR_BITS
+    elif encoding in ("latency", "hybrid"):
+        # fires_at: a select over every input value of the step it fires at.
+        terms["mux_bits"] = (spec.input.value_max + 1) * _bits(max(spec.timesteps, 2))
+        terms["compare_bits"] = _bits(max(spec.timesteps, 2))
+    terms["control"] = 1.0
+    row.terms = terms
+    return row
+
+
+def _readout_row(spec: NetSpec, value_bits: int) -> ComponentEstimate:
+    row = ComponentEstimate("readout")
+    n_out, cbits = spec.n_out, count_bits(spec)
+    row.ffs = n_out * cbits + _bits(max(spec.timesteps, 2)) + 1 + _bits(max(n_out, 2))
+    row.terms = {"counter_bits": n_out * cbits, "decode_bits": n_out * index_bits(n_out),
+                 "mux_bits": n_out * cbits, "control": 1.0}
+    return row
+
+
+def _top_row() -> ComponentEstimate:
+    # Cycle counter, two start times, the latency register, images in flight.
+    return ComponentEstimate("top", ffs=4 * CYCLE_COUNTER_BITS + 2,
+                             terms={"counter_bits": 3 * CYCLE_COUNTER_BITS, "control": 1.0})
+
+
+#: The LUT model's coefficient groups: each term of a row adds to one group, and each group has
+#: one fitted coefficient per family (LUT4s per adder bit, per mux input bit, ...). Few groups, so
+#: that a dozen calibration networks determine them.
+TERM_GROUPS = {
+    "add_bits": "arith", "addsub_bits": "arith", "bias_add_bits": "arith", "sub_bits": "arith",
+    "counter_bits": "arith", "address_bits": "arith",
+    "compare_bits": "compare", "decode_bits": "compare",
+    "mux_bits": "mux", "select_bits": "mux", "lane_bits": "mux", "transparency_bits": "mux",
+    "mul_bits": "mul", "const_mul_bits": "mul",
+    "rom_lut_bits": "rom",
+    "ram_mux_bits": "ram", "ram_words": "ram", "lutram_mux_bits": "ram",
+    "control": "control",
+}
+GROUPS = ("arith", "compare", "mux", "mul", "rom", "ram", "control")
+
+
+def lut_features(row: ComponentEstimate) -> dict[str, float]:
+    """The row's LUT terms summed per coefficient group (:data:`TERM_GROUPS`)."""
+    features = dict.fromkeys(GROUPS, 0.0)
+    for term, value in row.terms.items():
+        features[TERM_GROUPS[term]] += value
+    return features
+
+
+def structural_rows(spec: NetSpec, lanes=None, family: str = "ice40") -> tuple[list[int], list]:
+    """Lanes and the rows with memories, FFs, BRAMs, DSPs and LUT terms (no coefficients yet)."""
+    if family not in FAMILIES:
+        raise SpikeforgeError("unknown device family", "family", f"one of {', '.join(FAMILIES)}",
+                              repr(family))
+    lanes = check_lanes(spec, lanes)
+    bounds = analyse(spec)
+    rows = [_input_row(spec, family)]
+    value_bits = event_value_bits(spec)
+    for layer, bound, p in zip(spec.layers, bounds, lanes):
+        rows.append(_layer_row(layer, bound, p, value_bits, spec.timesteps, family))
+        value_bits = spike_bits(layer)
+    rows.append(_readout_row(spec, value_bits))
+    rows.append(_top_row())
+    return lanes, rows
+
+
+def estimate_resources(spec: NetSpec, lanes: Sequence[int] | None = None,
+                       family: str = "ice40") -> ResourceEstimate:
+    """Estimate LUTs, FFs, block RAMs and DSPs of the network's hardware on a device family.
+
+    Parameters
+    ----------
+    spec : NetSpec
+        A validated NetSpec the generator can build.
+    lanes : sequence of int, optional
+        Lanes per layer (default: the generator's, ``n_out`` up to 16 else 8).
+    family : str
+        ``"ice40"`` (iCE40UP5K), ``"ecp5"`` or ``"gowin"`` (GW1N).
+
+    Returns
+    -------
+    ResourceEstimate
+        Per-row (input buffer, each layer, readout, top) and total figures.
+
+    Raises
+    ------
+    SpikeforgeError
+        Unknown family; lanes that are not one integer in ``1..n_out`` per layer; a layer,
+        neuron or encoding the generator cannot build (the messages name the field).
+    """
+    import time
+
+    start = time.perf_counter()
+    lanes, rows = structural_rows(spec, lanes, family)
+    table = load_coefficients()
+    coefficients = table["families"].get(family, {})
+    for row in rows:
+        luts = sum(coefficients.get(name, 0.0) * value for name, value in lut_features(row).items())
+        row.luts = max(0, int(round(luts)))
+    provenance = {key: value for key, value in table.items() if key != "families"}
+    return ResourceEstimate(family, lanes, rows, seconds=time.perf_counter() - start,
+                            coefficients=provenance, luts_fitted=bool(coefficients))
+
+
