@@ -20,6 +20,8 @@ semantics never bites and the float model (which has no clamp) stays exact.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from spikeforge.bounds import layer_bounds
 from spikeforge.netspec import MAX_STATE_BITS, InputSpec, LayerSpec, NetSpec, NeuronSpec
 
@@ -32,9 +34,11 @@ def smallest_state_bits(layer: LayerSpec, input_max: int, timesteps: int) -> int
     Parameters
     ----------
     layer : LayerSpec
-        The layer (its ``neuron.state_bits`` is ignored).
+        The layer, any neuron kind (its ``neuron.state_bits`` is ignored; leak, levels and tables
+        are kept).
     input_max : int
-        Largest value one input of the layer takes in a step (16 for digits pixels, 1 for spikes).
+        Largest value one input of the layer takes in a step (16 for digits pixels, 1 for spikes,
+        K after an MT-LIF layer).
     timesteps : int
         T.
 
@@ -49,9 +53,9 @@ def smallest_state_bits(layer: LayerSpec, input_max: int, timesteps: int) -> int
         If even ``MAX_STATE_BITS`` would saturate.
     """
     for bits in range(max(2, layer.neuron.threshold.bit_length() + 1), MAX_STATE_BITS + 1):
-        trial = LayerSpec(layer.name, layer.kind, layer.weights, layer.weight_bits, layer.bias,
-                          NeuronSpec(layer.neuron.kind, layer.neuron.threshold, layer.neuron.reset,
-                                     bits), layer.scale)
+        # replace(): every other neuron field (leak, levels, adaptive tables) is kept, so the bounds
+        # see the layer's own dynamics.
+        trial = replace(layer, neuron=replace(layer.neuron, state_bits=bits))
         if not layer_bounds(trial, input_max, timesteps).saturates:
             return bits
     raise ValueError(f"layer {layer.name}: state_bits: expected a width <= {MAX_STATE_BITS} without "
