@@ -192,8 +192,14 @@ def sim_stage(netspec_path: Path, out: Path, images: int = 50, simulator: str = 
 
     Without ``verilog`` the Verilog is generated afresh from the NetSpec and lanes (as ``compile``
     does), so a stale file from other lanes can never be checked by mistake.
+
+    The check runs on the stimulus wrapper (:mod:`spikeforge.cosim.fast`: images fed and counts
+    captured in Verilog, Python awaits only the end of the run). ``debug`` uses the per-cycle
+    testbench instead, which probes inside the design and names the first diverging layer, step
+    and neuron.
     """
     from .cosim import run_cosim
+    from .cosim.fast import run_fast_cosim
     from .cosim.runner import require_simulator
 
     require_simulator(simulator)  # fail before any work when the simulator is missing
@@ -211,9 +217,15 @@ def sim_stage(netspec_path: Path, out: Path, images: int = 50, simulator: str = 
 
     predicted = describe(spec, parse_lanes(lanes, spec)).get("predicted_cycles_max")
     budget = int(predicted * 4) if predicted else 2_000_000
-    result = run_cosim(netspec_path, verilog_path, x, out / "cosim", simulator=simulator,
-                       image_ids=ids, cycle_budget=budget, raise_on_mismatch=False, debug=debug)
+    if debug:
+        result = run_cosim(netspec_path, verilog_path, x, out / "cosim", simulator=simulator,
+                           image_ids=ids, cycle_budget=budget, raise_on_mismatch=False, debug=True)
+    else:
+        result = run_fast_cosim(netspec_path, verilog_path, x, out / "cosim", simulator=simulator,
+                                image_ids=ids, cycle_budget=budget, raise_on_mismatch=False)
     report = result.summary()
+    report["testbench"] = "per-cycle (debug)" if debug else "stimulus wrapper"
+    report["per_image"] = result.images  # image, expected, observed, cycles, match
     report["mismatch_lines"] = result.mismatches[:50]
     report["log"] = result.log
     write_json_atomic(out / "cosim_report.json", report)
