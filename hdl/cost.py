@@ -11,7 +11,9 @@ layer ``l`` at step ``t`` (nonzero pixels for the first layer, the previous laye
 it). The sum is serial: the layers really work on different steps at once, so a measured latency
 lies between this sum and the cost of the slowest layer alone. A group that fires ``k > 1``
 neurons holds the update ``k − 1`` extra cycles while its spikes leave one per cycle; the model
-ignores that (it is small next to the accumulate unless nearly every neuron fires).
+ignores that (it is small next to the accumulate unless nearly every neuron fires). Every neuron
+kind costs the same: leaks, bistable phases and the adaptive tables' ROM (read while the step's
+events arrive) add logic to the update, not cycles.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Event-driven engine of one linear layer of neurons (IF, and the LIF, MT-LIF, bistable variants).
+"""Event-driven engine of one linear layer of neurons (IF, and the LIF, MT-LIF, bistable, adaptive variants).
 
 Per time step the engine runs two phases over its ``G = ceil(N / P)`` groups of ``P`` lanes:
 
@@ -16,10 +16,22 @@ The accumulator and the membrane share one memory, ``sum_bits`` wide: between st
 width. Since nothing wraps, adding the bias and clamping at the update gives the golden
 ``clamp(V + (W·x + b))`` exactly, with one memory fewer and no pass to clear accumulators.
 
+Adaptive (ASNN) neurons scale ``V`` and ``I`` separately, ``(λ_t·V) >> F + (γ_t·I) >> F``, so
+their lane word keeps the two apart: the low ``acc_bits`` hold the running accumulate ``W·x``
+(cleared by the update), the high ``state_bits`` hold ``V``. λ_t and γ_t come from a ROM of T
+words addressed by the engine's own step counter (the one that clears the membranes after the
+last step); its one-cycle read latency is hidden because an update starts at least two cycles
+after that counter advances. The cycle cost is the same as for the other kinds.
+
 The memories have synchronous read ports: a group is read in one cycle and written back in the
 next. With ``G >= 2`` the write lands before the same group is read again; with ``G == 1`` the
 membrane's read port is transparent to its write port, so the read returns the word being written.
 After the last step of an image the membranes are cleared for the next image.
+
+For debugging, the ``membranes`` output shows, in every update cycle, the membranes of the group
+just updated (after firing and reset, before any leak of the next step: the golden executor's
+recorded ``V``). Nothing reads it in a normal build, so Yosys removes it; the network top exposes
+it only when asked (``NetworkTop(..., debug=True)``).
 """
 
 from __future__ import annotations
@@ -47,15 +59,49 @@ def bias_bits(layer: LayerSpec) -> int:
     return signed_bits(min(0, int(layer.bias.min())), max(0, int(layer.bias.max())))
 
 
+def table_bits(layer: LayerSpec) -> tuple[int, int]:
+    """Unsigned widths of an adaptive layer's λ and γ table entries (at least 1 bit each)."""
+    neuron = layer.neuron
+    return (max(1, max(neuron.decay_table).bit_length()),
+            max(1, max(neuron.gain_table).bit_length()))
+
+
+def lane_word_bits(layer: LayerSpec, bounds: LayerBounds) -> int:
+    """Bits of one lane in the membrane memory.
+
+    ``sum_bits`` (``V`` plus the running accumulate), or for adaptive neurons ``acc_bits`` for
+    the accumulate next to ``state_bits`` for ``V``.
+    """
+    if layer.neuron.kind == "adaptive":
+        return bounds.acc_bits + layer.neuron.state_bits
+    return bounds.sum_bits
+
+
 def memory_shapes(layer: LayerSpec, bounds: LayerBounds, lanes: int) -> dict[str, tuple[int, int]]:
     """Depth and width of the engine's memories as built: weight rows, bias ROM, membranes.
 
-    Depths are at least 2: a one-word memory has a zero-width address, which Verilog cannot declare.
+    Adaptive layers also have ``tables``: one word ``γ_t, λ_t`` per time step. Depths are at least
+    2: a one-word memory has a zero-width address, which Verilog cannot declare.
     """
     g = groups(layer.n_out, lanes)
-    return {"weights": (max(layer.n_in * g, 2), lanes * layer.weight_bits),
-            "biases": (max(g, 2), lanes * bias_bits(layer)),
-            "membranes": (max(g, 2), lanes * bounds.sum_bits)}
+    shapes = {"weights": (max(layer.n_in * g, 2), lanes * layer.weight_bits),
+              "biases": (max(g, 2), lanes * bias_bits(layer)),
+              "membranes": (max(g, 2), lanes * lane_word_bits(layer, bounds))}
+    if layer.neuron.kind == "adaptive":
+        shapes["tables"] = (max(len(layer.neuron.decay_table), 2), sum(table_bits(layer)))
+    return shapes
+
+
+def membrane_signature(layer: LayerSpec, lanes: int) -> wiring.Signature:
+    """Debug view of the membranes, one group per update cycle.
+
+    Members (all outputs): ``valid`` (a group was updated this cycle), ``first`` (the neuron of its
+    lane 0, ``group * lanes``) and ``values`` (``lanes`` signed ``state_bits`` membranes after
+    firing and reset, lane 0 in the low bits; lanes past ``n_out`` hold no neuron).
+    """
+    g = groups(layer.n_out, lanes)
+    return wiring.Signature({"valid": Out(1), "first": Out(range(max(g * lanes, 2))),
+                             "values": Out(lanes * layer.neuron.state_bits)})
 
 
 def pack(values, bits: int) -> int:
@@ -86,6 +132,7 @@ class LayerEngine(wiring.Component):
     ----------
     events_in : stream of events over ``n_in`` sources
     events_out : stream of spike events over ``n_out`` neurons (value 1), one end-of-step per step
+    membranes : see :func:`membrane_signature` (debug view; unused in a normal build)
     """
 
     def __init__(self, layer: LayerSpec, bounds: LayerBounds, lanes: int, value_bits: int,
@@ -101,6 +148,7 @@ class LayerEngine(wiring.Component):
         super().__init__({
             "events_in": In(event_stream(layer.n_in, value_bits)),
             "events_out": Out(event_stream(layer.n_out, self.spike_bits)),
+            "membranes": Out(membrane_signature(layer, lanes)),
         })
 
     # ---- memory images ---------------------------------------------------------------------
@@ -129,6 +177,14 @@ class LayerEngine(wiring.Component):
     def memory_shapes(self) -> dict[str, tuple[int, int]]:
         """See :func:`memory_shapes`."""
         return memory_shapes(self.layer, self.bounds, self.lanes)
+
+    def table_words(self) -> list[int]:
+        """Adaptive tables' ROM image: word ``t`` holds λ_t in the low bits, γ_t above it."""
+        neuron = self.layer.neuron
+        decay_bits, _ = table_bits(self.layer)
+        words = [decay | (gain << decay_bits)
+                 for decay, gain in zip(neuron.decay_table, neuron.gain_table)]
+        return words + [0] * (2 - len(words)) if len(words) < 2 else words
 
     def elaborate(self, platform):
         m = Module()
@@ -197,33 +253,59 @@ class LayerEngine(wiring.Component):
         # The emitter can take a new mask this cycle if it is empty or sends its last spike now.
         emitter_free = ~emitting | ((remaining == 0) & out.ready)
 
+        # ---- adaptive tables: λ_t and γ_t of the current step, from a ROM ----------------------
+        adaptive = neuron.kind == "adaptive"
+        nbits = neuron.state_bits
+        if adaptive:
+            tables = Memory(shape=unsigned(shapes["tables"][1]), depth=shapes["tables"][0],
+                            init=self.table_words())
+            m.submodules.tables = tables
+            t_rd = tables.read_port()
+            # The step counter moves on the end-of-step transfer; the next update reads the
+            # tables two or more cycles later, after the read port has caught up.
+            m.d.comb += t_rd.addr.eq(step)
+            decay_bits, _ = table_bits(layer)
+            decay, gain = t_rd.data[:decay_bits], t_rd.data[decay_bits:]
+
         # ---- stage 1: compute on the words read last cycle -----------------------------------
         advance = ~stage1 | ~stage1_update | emitter_free
-        m.d.comb += [v_wr.addr.eq(stage1_group)]
+        m.d.comb += v_wr.addr.eq(stage1_group)
         last_step = step == self.timesteps - 1
+        lane_bits = lane_word_bits(layer, bounds)
+        bbits = bias_bits(layer)
         new_word = []
         spikes = []
+        debug_values = []
         if wbits == 1:
             # Binary weights: every lane adds or subtracts the same scale × value, computed once.
             largest = layer.scale * ((1 << self.value_bits) - 1)
             magnitude = Signal(signed(largest.bit_length() + 1), name="scaled_value")
             m.d.comb += magnitude.eq(self._times_value(layer.scale, stage1_value))
         for lane in range(lanes):
-            v = v_rd.data[lane * sbits:(lane + 1) * sbits].as_signed()
+            word = v_rd.data[lane * lane_bits:(lane + 1) * lane_bits]
             if wbits == 1:
                 product = Mux(w_rd.data[lane], magnitude, -magnitude)
             else:
                 weight = w_rd.data[lane * wbits:(lane + 1) * wbits].as_signed()
                 product = self._times_value(weight, stage1_value)
-            accumulated = Signal(signed(sbits), name=f"acc_{lane}")
-            m.d.comb += accumulated.eq(v + product)
-            # Update: V + bias (a bistable fire phase takes no input), clamp where the bounds
-            # allow saturation, fire, reset, then leak for the next step.
-            bbits = bias_bits(layer)
             bias = b_rd.data[lane * bbits:(lane + 1) * bbits].as_signed()
-            total = Signal(signed(sbits + 1), name=f"sum_{lane}")
-            m.d.comb += total.eq(Mux(fire_phase, v, v + bias) if bistable else v + bias)
-            clamped = Signal(signed(sbits), name=f"v_{lane}")
+            if adaptive:
+                # Accumulate into the low field only; V waits for the update, which scales both.
+                abits = bounds.acc_bits
+                acc, v = word[:abits].as_signed(), word[abits:].as_signed()
+                acc_next = Signal(signed(abits), name=f"acc_{lane}")
+                m.d.comb += acc_next.eq(acc + product)
+                accumulated = Cat(acc_next, v)
+                total = self._adaptive_sum(m, acc + bias, v, decay, gain, lane)
+            else:
+                v = word.as_signed()
+                accumulated = Signal(signed(sbits), name=f"acc_{lane}")
+                m.d.comb += accumulated.eq(v + product)
+                # Update: V + bias (a bistable fire phase takes no input), clamp where the bounds
+                # allow saturation, fire, reset, then leak for the next step.
+                total = Signal(signed(sbits + 1), name=f"sum_{lane}")
+                m.d.comb += total.eq(Mux(fire_phase, v, v + bias) if bistable else v + bias)
+            clamped = Signal(signed(len(total) if adaptive else sbits), name=f"v_{lane}")
             if bounds.saturates:
                 m.d.comb += clamped.eq(Mux(total > bounds.state_high, bounds.state_high,
                                            Mux(total < bounds.state_low, bounds.state_low, total)))
@@ -233,14 +315,21 @@ class LayerEngine(wiring.Component):
             level = Signal(self.spike_bits, name=f"level_{lane}")
             m.d.comb += level.eq(Mux(neuron_exists, self._fire(clamped, fire_phase), 0))
             fired = level != 0
+            # V after firing and reset: within the state range (clamped, or proven to fit), so
+            # the adaptive field and the debug view keep state_bits of it without loss.
+            membrane = Signal(signed(nbits if adaptive else sbits), name=f"membrane_{lane}")
             if neuron.reset == "subtract":
-                after = clamped - level * threshold
+                m.d.comb += membrane.eq(clamped - level * threshold)
             else:
-                after = Mux(fired, 0, clamped)
-            updated = Signal(signed(sbits), name=f"next_{lane}")
-            m.d.comb += updated.eq(Mux(last_step, 0, self._leak(m, after, lane)))
+                m.d.comb += membrane.eq(Mux(fired, 0, clamped))
+            if adaptive:
+                updated = Mux(last_step, 0, Cat(Const(0, abits), membrane))
+            else:
+                updated = Signal(signed(sbits), name=f"next_{lane}")
+                m.d.comb += updated.eq(Mux(last_step, 0, self._leak(m, membrane, lane)))
             new_word.append(Mux(stage1_update, updated, accumulated))
             spikes.append(fired)
+            debug_values.append(membrane[:nbits])
             m.d.sync += spike_values[lane].eq(Mux(stage1 & advance & stage1_update, level,
                                                   spike_values[lane]))
         m.d.comb += v_wr.data.eq(Cat(*new_word))
@@ -248,6 +337,9 @@ class LayerEngine(wiring.Component):
             m.d.comb += v_wr.en.eq(1)
             with m.If(stage1_update):
                 m.d.sync += [spike_mask.eq(Cat(*spikes)), spike_base.eq(stage1_group * lanes)]
+        m.d.comb += [self.membranes.valid.eq(stage1 & advance & stage1_update),
+                     self.membranes.first.eq(stage1_group * lanes),
+                     self.membranes.values.eq(Cat(*debug_values))]
 
         # ---- stage 0: issue reads ----------------------------------------------------------
         m.d.comb += [w_rd.en.eq(advance), b_rd.en.eq(advance), v_rd.en.eq(advance),
@@ -306,7 +398,28 @@ class LayerEngine(wiring.Component):
             return sum((v >= k * theta).as_unsigned() for k in range(1, neuron.levels + 1))
         if neuron.kind == "bistable":
             return (v >= theta) & fire_phase
+        if neuron.kind == "adaptive":
+            return v > theta  # strict, as the golden adaptive_step
         return v >= theta
+
+    def _adaptive_sum(self, m, current, v, decay, gain, lane: int):
+        """``(λ_t·V) >> F + (γ_t·I) >> F``, floor shifts, in a signal wide enough for any step.
+
+        λ_t <= 2^F keeps the first term in the state range; the second is bounded by the largest
+        γ_t times the current's range from the bounds.
+        """
+        neuron, bounds = self.layer.neuron, self.bounds
+        frac = neuron.frac_bits
+        gain_max = max(neuron.gain_table)
+        low = bounds.state_low + min(0, (gain_max * bounds.current_low) >> frac)
+        high = bounds.state_high + max(0, (gain_max * bounds.current_high) >> frac)
+        # The floor shifts drop the products' fraction bits on purpose ("unused": see _leak).
+        decayed = Signal(signed(len(v) + len(decay) + 1), name=f"decay_{lane}_fraction_unused")
+        gained = Signal(signed(len(current) + len(gain) + 1), name=f"gain_{lane}_fraction_unused")
+        total = Signal(signed(signed_bits(low, high)), name=f"sum_{lane}")
+        m.d.comb += [decayed.eq(v * decay), gained.eq(current * gain),
+                     total.eq((decayed >> frac) + (gained >> frac))]
+        return total
 
     def _leak(self, m, v, lane: int):
         """The leak applied before the next step's input: stored now, since nothing reads V between."""

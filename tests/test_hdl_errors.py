@@ -47,7 +47,18 @@ def test_refusal_comes_before_any_hardware(tmp_path):
     assert describe(spec, np.array([8, 10]))["lanes"] == [8, 10]
 
 
-def test_neuron_kind_without_hardware_is_refused():
+def test_every_neuron_kind_of_the_netspec_has_hardware():
+    from spikeforge.hdl.network import SUPPORTED_NEURONS
+    from spikeforge.netspec import NEURON_KINDS
+
+    assert set(SUPPORTED_NEURONS) == set(NEURON_KINDS)
+
+
+def test_neuron_kind_without_hardware_is_refused(monkeypatch):
+    """A kind the generator lacks (here adaptive, taken out of the list) is refused by name."""
+    import spikeforge.hdl.network as network
+
+    monkeypatch.setattr(network, "SUPPORTED_NEURONS", ("if", "lif", "mtlif", "bistable"))
     spec = random_netspec()
     adaptive = dataclasses.replace(spec.layers[1], neuron=NeuronSpec(
         "adaptive", 10, state_bits=12, frac_bits=2, decay_table=(4,) * 8, gain_table=(4,) * 8))

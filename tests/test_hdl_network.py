@@ -161,7 +161,13 @@ import dataclasses  # noqa: E402
 from spikeforge.netspec import NetSpec, NeuronSpec  # noqa: E402
 
 
-def _neuron(kind, threshold, rng, state_bits=12):
+def _neuron(kind, threshold, rng, state_bits=12, timesteps=6):
+    if kind == "adaptive":
+        # λ_t a leak in 0.5..1.0, γ_t a gain in 0.5..2.0 (Q3), a new pair every step.
+        return NeuronSpec("adaptive", threshold, state_bits=state_bits, frac_bits=3,
+                          decay_table=tuple(int(x) for x in rng.integers(4, 9, timesteps)),
+                          gain_table=tuple(int(x) for x in rng.integers(4, 17, timesteps)),
+                          reset=str(rng.choice(["subtract", "zero"])))
     if kind == "lif":
         leak = rng.choice(["shift", "factor"])
         if leak == "shift":
@@ -185,12 +191,16 @@ def kind_netspec(seed, kind, encoding, sizes=(12, 9, 5), timesteps=6):
     if encoding in ("rate", "latency"):
         base = random_netspec(seed=seed, sizes=sizes, timesteps=timesteps, thresholds=(3, 4),
                               state_bits=(12, 10), weight_bits=(4, 2))
-    layers = tuple(dataclasses.replace(layer, neuron=_neuron(kind, layer.neuron.threshold, rng))
+    layers = tuple(dataclasses.replace(layer, neuron=_neuron(kind, layer.neuron.threshold, rng,
+                                                             timesteps=timesteps))
                    for layer in base.layers)
     return NetSpec(inp, layers, timesteps).validate()
 
 
-@pytest.mark.parametrize("kind", ["if", "lif", "mtlif", "bistable"])
+KINDS = ["if", "lif", "mtlif", "bistable", "adaptive"]
+
+
+@pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("encoding", ["direct", "rate", "latency", "hybrid"])
 def test_every_kind_and_encoding_matches_golden(kind, encoding):
     spec = kind_netspec(3, kind, encoding)
@@ -203,7 +213,7 @@ def test_every_kind_and_encoding_matches_golden(kind, encoding):
 
 
 @settings(max_examples=15, deadline=None)
-@given(seed=st.integers(0, 10_000), kind=st.sampled_from(["if", "lif", "mtlif", "bistable"]),
+@given(seed=st.integers(0, 10_000), kind=st.sampled_from(KINDS),
        encoding=st.sampled_from(["direct", "rate", "latency", "hybrid"]), data=st.data())
 def test_random_kinds_match_golden(seed, kind, encoding, data):
     spec = kind_netspec(seed, kind, encoding, timesteps=data.draw(st.integers(1, 6)))
@@ -212,3 +222,87 @@ def test_random_kinds_match_golden(seed, kind, encoding, data):
     lanes = [data.draw(st.integers(1, 9)), data.draw(st.integers(1, 5))][:len(spec.layers)]
     images = np.random.default_rng(seed).integers(0, 17, (2, 12))
     _check(spec, lanes, images)
+
+
+# ---- the debug view: every layer's membranes after every step -----------------------------------
+
+def simulate_debug_membranes(spec, lanes, images):
+    """Run ``NetworkTop(debug=True)``; return per layer the membranes ``(T, images, n_out)``.
+
+    Each layer's update pulses ``membranes_<index>.valid`` once per lane group and step, groups in
+    order, so the k-th pulse of a layer belongs to step ``(k // G) % T`` of image ``k // (G·T)``.
+    """
+    from spikeforge.hdl.cost import groups
+
+    dut = NetworkTop(spec, lanes, debug=True)
+    ports = [getattr(dut, f"membranes_{index}") for index in range(len(spec.layers))]
+    T = spec.timesteps
+    seen = [np.full((T, len(images), layer.n_out), np.iinfo(np.int64).min)
+            for layer in spec.layers]
+    pulses = [0] * len(spec.layers)
+
+    async def drive(ctx):
+        ctx.set(dut.output.ready, 1)
+        for image in images:
+            for value in image:
+                ctx.set(dut.input.payload, int(value))
+                ctx.set(dut.input.valid, 1)
+                await ctx.tick().until(dut.input.ready)
+        ctx.set(dut.input.valid, 0)
+
+    async def watch(ctx):
+        done = 0
+        for _ in range(200_000):
+            sampled = await ctx.tick().sample(dut.done, *(member for port in ports
+                                                          for member in (port.valid, port.first,
+                                                                         port.values)))
+            done += sampled[2]
+            for index, (layer, p) in enumerate(zip(spec.layers, lanes)):
+                valid, first, values = sampled[3 + 3 * index:6 + 3 * index]
+                if not valid:
+                    continue
+                g = groups(layer.n_out, p)
+                image, step = divmod(pulses[index] // g, T)
+                bits = layer.neuron.state_bits
+                for lane in range(p):
+                    if first + lane < layer.n_out:
+                        raw = (values >> (lane * bits)) & ((1 << bits) - 1)
+                        seen[index][step, image, first + lane] = raw - (raw >> (bits - 1) << bits)
+                pulses[index] += 1
+            if done == len(images):
+                return
+        raise AssertionError("no counts after 200000 cycles")
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(drive, background=True)
+    sim.add_testbench(watch)
+    sim.run()
+    return seen
+
+
+@pytest.mark.parametrize("kind, encoding, lanes", [("if", "direct", [4, 5]),
+                                                   ("adaptive", "hybrid", [2, 5]),
+                                                   ("lif", "rate", [9, 2]),
+                                                   ("bistable", "latency", [4, 3])])
+def test_debug_outputs_show_the_golden_membranes_of_every_step(kind, encoding, lanes):
+    spec = kind_netspec(5, kind, encoding)
+    images = np.random.default_rng(5).integers(0, 17, (2, 12))
+    golden = run(spec, images, record=True)
+    seen = simulate_debug_membranes(spec, lanes, images)
+    for layer, want, got in zip(spec.layers, golden.membranes, seen):
+        assert np.any(want != 0), f"layer {layer.name}: the test needs nonzero membranes"
+        mismatch = np.argwhere(want != got)
+        assert mismatch.size == 0, (f"layer {layer.name}: first (step, image, neuron) "
+                                    f"{tuple(mismatch[0])}: golden {want[tuple(mismatch[0])]}, "
+                                    f"RTL {got[tuple(mismatch[0])]}")
+
+
+def test_debug_outputs_exist_only_when_asked():
+    spec = kind_netspec(5, "if", "direct")
+    plain, debug = NetworkTop(spec, [4, 5]), NetworkTop(spec, [4, 5], debug=True)
+    for top in (plain, debug):
+        top._MustUse__silence = True  # only the signatures are inspected here
+    assert not any(name.startswith("membranes") for name in plain.signature.members)
+    assert len(debug.membranes_1.values) == 5 * spec.layers[1].neuron.state_bits
+    assert len(debug.membranes_0.values) == 4 * spec.layers[0].neuron.state_bits

@@ -34,6 +34,7 @@ CASES = {
                                           thresholds=(60, 2), state_bits=(7, 4)), [2, 3]),
     "lif-rate": (lambda: kind_netspec(3, "lif", "rate"), [4, 5]),
     "mtlif-hybrid": (lambda: kind_netspec(4, "mtlif", "hybrid"), [3, 5]),
+    "adaptive-hybrid": (lambda: kind_netspec(3, "adaptive", "hybrid"), [4, 5]),
 }
 
 

@@ -28,7 +28,9 @@ class CosimResult:
     simulator : str
         ``"verilator"`` or ``"icarus"``.
     images : list of dict
-        Per image: data set index, expected and observed counts, cycles, match.
+        Per image: data set index, expected and observed counts, cycles, match; in debug mode
+        also ``first_divergence`` (None when every spike and membrane matched) and
+        ``final_membranes``.
     mismatches : list of str
         One readable line per differing integer (empty when bit-exact).
     build_seconds, run_seconds : float
@@ -91,8 +93,11 @@ def run_cosim(netspec_path: str | Path, verilog_path: str | Path, images, work_d
     raise_on_mismatch : bool
         Raise :class:`MismatchError` listing the first mismatches (default), or just return them.
     debug : bool
-        Record every layer's spikes inside the design (slow: Python wakes every cycle) and report
-        the first diverging layer, step and neuron of each image.
+        Record every layer's spikes and membranes inside the design (slow: Python wakes every
+        cycle) and report the first diverging layer, step (or final membrane) and neuron of each
+        image, with the golden and RTL values; each image's record also gets ``first_divergence``
+        and ``final_membranes`` (per layer, the RTL's membranes after the last step). Needs the
+        hierarchical Verilog (``generate_verilog(..., hierarchy=True)``), which has the probes.
 
     Returns
     -------

@@ -3,7 +3,9 @@
 Python stays at transaction level: the driver hands over one image (``input.size`` stream transfers),
 the monitor wakes on ``output.valid`` and takes the ``n_out`` counts, and nothing in Python waits on
 the clock while the network computes. In debug mode a :class:`LayerMonitor` per layer also records
-every spike inside the design, and the checker names the first layer, step and neuron that diverge. The reference model is the golden executor; the checker
+every spike and every membrane (after each step, the last one being the final membrane) inside the
+design, and the checker names the first layer, step and neuron whose spike or membrane diverges,
+with both values. The reference model is the golden executor; the checker
 compares exact integers and names the image, layer, neuron and both values of every mismatch.
 """
 
@@ -68,42 +70,82 @@ class CountMonitor:
         return counts
 
 
-class LayerMonitor:
-    """Debug mode: records one layer's output events, step by step, from inside the design.
+def _signed(raw: int, bits: int) -> int:
+    """Two's complement value of the low ``bits`` bits of ``raw``."""
+    raw &= (1 << bits) - 1
+    return raw - (1 << bits) if raw >> (bits - 1) else raw
 
-    It wakes on every clock edge, so it is for diagnosing a mismatch, not for long runs.
+
+class LayerMonitor:
+    """Debug mode: records one layer's output events and membranes, step by step, inside the design.
+
+    Spikes come from the engine's ``events_out`` stream (instance ``layer_<name>``), membranes from
+    the debug outputs ``membranes_<index>__valid/first/values`` that the hierarchical Verilog has:
+    in each update cycle they carry one lane group's membranes after firing and reset. It wakes on
+    every clock edge, so it is for diagnosing a mismatch, not for long runs.
     """
 
-    def __init__(self, dut, layer, n_out: int, value_bits: int):
+    def __init__(self, dut, layer, n_out: int, value_bits: int, index: int = 0):
         instance = f"layer_{layer.name}"
-        if not hasattr(dut, instance):
-            raise RuntimeError(f"debug mode: no instance {instance} in the design: generate the "
-                               "Verilog with its hierarchy (generate_verilog(..., hierarchy=True); "
-                               "spikeforge sim --debug does)")
+        port = f"membranes_{index}"
+        if not hasattr(dut, instance) or not hasattr(dut, f"{port}__valid"):
+            raise RuntimeError(f"debug mode: no instance {instance} or no output {port}__valid in "
+                               "the design: generate the Verilog with its hierarchy "
+                               "(generate_verilog(..., hierarchy=True); spikeforge sim --debug does)")
         self.engine = getattr(dut, instance)
+        self.membrane_valid = getattr(dut, f"{port}__valid")
+        self.membrane_first = getattr(dut, f"{port}__first")
+        self.membrane_values = getattr(dut, f"{port}__values")
         self.clk = dut.clk
+        self.n_out = n_out
         self.index_bits = max(1, (n_out - 1).bit_length())
         self.value_bits = value_bits
+        self.state_bits = layer.neuron.state_bits
+        self.lanes = len(self.membrane_values) // self.state_bits
         self.steps: list[dict[int, int]] = []
+        self.membrane_steps: list[dict[int, int | str]] = []
         self._current: dict[int, int] = {}
+        self._membranes: dict[int, int | str] = {}
 
     def take(self) -> list[dict[int, int]]:
-        """The steps recorded since the last call (one dict neuron -> value per step)."""
+        """The steps recorded since the last call (one dict neuron -> spike value per step)."""
         steps, self.steps = self.steps, []
         return steps
+
+    def take_membranes(self) -> list[dict[int, int | str]]:
+        """The membranes after each step recorded since the last call (dicts neuron -> V).
+
+        A membrane the simulator shows as X or Z is kept as its text, a mismatch to report.
+        """
+        steps, self.membrane_steps = self.membrane_steps, []
+        return steps
+
+    def _sample_membranes(self) -> None:
+        first = int(self.membrane_first.value)
+        values = self.membrane_values.value
+        word = int(values) if values.is_resolvable else None
+        for lane in range(self.lanes):
+            neuron = first + lane
+            if neuron < self.n_out:  # the last group's spare lanes hold no neuron
+                self._membranes[neuron] = (str(values) if word is None else
+                                           _signed(word >> (lane * self.state_bits), self.state_bits))
 
     async def run(self) -> None:
         valid, ready = self.engine.events_out__valid, self.engine.events_out__ready
         payload = self.engine.events_out__payload
         while True:
             await ReadOnly()
+            # The update of a step's last group comes before its end-of-step event.
+            if self.membrane_valid.value.is_resolvable and self.membrane_valid.value:
+                self._sample_membranes()
             if valid.value and ready.value:
                 word = int(payload.value)
                 index = word & ((1 << self.index_bits) - 1)
                 value = (word >> self.index_bits) & ((1 << self.value_bits) - 1)
                 if word >> (self.index_bits + self.value_bits) & 1:  # end of step
                     self.steps.append(self._current)
-                    self._current = {}
+                    self.membrane_steps.append(self._membranes)
+                    self._current, self._membranes = {}, {}
                 else:
                     self._current[index] = value
             await RisingEdge(self.clk)
@@ -121,16 +163,46 @@ class ReferenceModel:
     def expected(self, index: int) -> list[int]:
         return [int(c) for c in self.result.counts[index]]
 
-    def first_divergence(self, index: int, observed_layers) -> str | None:
-        """The first layer, step and neuron whose spike differs from the golden one, or None."""
-        for layer, trains, steps in zip(self.spec.layers, self.result.trains, observed_layers):
-            for t in range(self.spec.timesteps):
+    def first_divergence(self, index: int, observed_layers, observed_membranes=None) -> str | None:
+        """The first layer, step and neuron whose spike or membrane differs from golden, or None.
+
+        Layers are checked in order (the first layer that differs at all is where the fault is:
+        its inputs matched), and within a layer step by step; at one step a spike difference is
+        named before a membrane difference. Membranes are compared after firing and reset, as
+        ``run(record=True).membranes``; the last step is labelled final.
+
+        Parameters
+        ----------
+        index : int
+            Position of the image in the job.
+        observed_layers : sequence of list of dict
+            Per layer, per step: neuron -> spike value (absent means no spike).
+        observed_membranes : sequence of list of dict, optional
+            Per layer, per step: neuron -> membrane (every neuron expected). None skips them.
+        """
+        T = self.spec.timesteps
+        if observed_membranes is None:
+            observed_membranes = [None] * len(self.spec.layers)
+        for layer, trains, membranes, steps, mem_steps in zip(
+                self.spec.layers, self.result.trains, self.result.membranes, observed_layers,
+                observed_membranes):
+            for t in range(T):
                 got = steps[t] if t < len(steps) else {}
                 want = {int(n): int(trains[t, index, n]) for n in np.flatnonzero(trains[t, index])}
                 if got != want:
                     neuron = min(set(got) ^ set(want) or {n for n in got if got[n] != want.get(n)})
                     return (f"first divergence: layer {layer.name}, step {t}, neuron {neuron}: "
                             f"golden spike {want.get(neuron, 0)}, RTL spike {got.get(neuron, 0)}")
+                if mem_steps is None:
+                    continue
+                seen = mem_steps[t] if t < len(mem_steps) else {}
+                for neuron in range(layer.n_out):
+                    golden = int(membranes[t, index, neuron])
+                    rtl = seen.get(neuron, "none")
+                    if rtl != golden:
+                        when = f"step {t} (final)" if t == T - 1 else f"step {t}"
+                        return (f"first divergence: layer {layer.name}, {when}, neuron {neuron}: "
+                                f"golden membrane {golden}, RTL membrane {rtl}")
         return None
 
 
@@ -164,9 +236,9 @@ async def network_matches_golden(dut):
     checker = Checker(spec.layers[-1].name, spec.timesteps)
     layer_monitors = []
     if job.debug:
-        for layer in spec.layers:
+        for index, layer in enumerate(spec.layers):
             value_bits = max(1, layer.neuron.spike_max.bit_length())
-            layer_monitors.append(LayerMonitor(dut, layer, layer.n_out, value_bits))
+            layer_monitors.append(LayerMonitor(dut, layer, layer.n_out, value_bits, index))
             cocotb.start_soon(layer_monitors[-1].run())
 
     Clock(dut.clk, CLOCK_NS, unit="ns").start()
@@ -196,8 +268,14 @@ async def network_matches_golden(dut):
         record = {"image": image_id, "expected": expected, "observed": observed,
                   "cycles": cycles, "match": match}
         if job.debug:
-            divergence = model.first_divergence(index, [m.take() for m in layer_monitors])
+            membranes = [m.take_membranes() for m in layer_monitors]
+            divergence = model.first_divergence(index, [m.take() for m in layer_monitors],
+                                                membranes)
             record["first_divergence"] = divergence
+            # The membranes each layer ended the image with, as the RTL showed them.
+            record["final_membranes"] = {
+                layer.name: [steps[-1].get(n) if steps else None for n in range(layer.n_out)]
+                for layer, steps in zip(spec.layers, membranes)}
             if divergence is not None:
                 checker.mismatches.append(f"image {image_id}: {divergence}")
         records.append(record)
