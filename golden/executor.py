@@ -15,7 +15,7 @@ import torch
 from spikeforge.bounds import analyse
 from spikeforge.netspec import NetSpec, layer_shapes
 
-from spikeforge.schedule import FIRE, bistable_mode
+from spikeforge.schedule import FIRE, IDLE, bistable_mode
 
 from .encoders import encode
 from .operators import make_operator
@@ -78,8 +78,8 @@ def predict(counts: np.ndarray) -> np.ndarray:
 def _step_function(layer, bounds, layer_index: int):
     """The layer's integer neuron step as ``f(t, current, membrane) -> (spikes, membrane, integrated)``.
 
-    ``integrated`` is False in a bistable fire phase, where the layer takes no input (and so does
-    no synaptic operation).
+    ``integrated`` is False in a bistable fire or idle phase, where the layer takes no input (and so
+    does no synaptic operation).
     """
     neuron = layer.neuron
     # Without possible saturation the clamp is the identity: skip it.
@@ -97,7 +97,10 @@ def _step_function(layer, bounds, layer_index: int):
                                                neuron.gain_table[t], neuron.frac_bits), True)
     if neuron.kind == "bistable":
         def bistable(t, i, v):
-            if bistable_mode(layer_index, t, neuron.phase) == FIRE:
+            mode = bistable_mode(layer_index, t, neuron.phase)
+            if mode == IDLE:  # before its first input: V stays, no bias, no spike
+                return torch.zeros_like(v), v, False
+            if mode == FIRE:
                 return (*bistable_fire(v, params), False)
             return (*bistable_integrate(i, v, params), True)
         return bistable

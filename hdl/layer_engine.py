@@ -228,6 +228,12 @@ class LayerEngine(wiring.Component):
         first_phase_fires = self.stage % 2 == 1
         fire_phase = Signal(init=first_phase_fires)
         phase_step = Signal(range(max(neuron.phase, 2)))
+        # ... and is idle (no input, no bias, no spike) in its first `stage` phases, before
+        # anything can reach it: a saturating count of the phases seen.
+        phases_seen = Signal(range(self.stage + 1))
+        waiting = Signal()
+        m.d.comb += waiting.eq(phases_seen < self.stage)
+        quiet = fire_phase | waiting  # no input and no bias in this phase
 
         # ---- emitter: one spike event per set bit of the mask, lowest lane first --------------
         lowest = Signal(range(max(lanes, 2)))
@@ -304,7 +310,7 @@ class LayerEngine(wiring.Component):
                 # Update: V + bias (a bistable fire phase takes no input), clamp where the bounds
                 # allow saturation, fire, reset, then leak for the next step.
                 total = Signal(signed(sbits + 1), name=f"sum_{lane}")
-                m.d.comb += total.eq(Mux(fire_phase, v, v + bias) if bistable else v + bias)
+                m.d.comb += total.eq(Mux(quiet, v, v + bias) if bistable else v + bias)
             clamped = Signal(signed(len(total) if adaptive else sbits), name=f"v_{lane}")
             if bounds.saturates:
                 m.d.comb += clamped.eq(Mux(total > bounds.state_high, bounds.state_high,
@@ -313,7 +319,7 @@ class LayerEngine(wiring.Component):
                 m.d.comb += clamped.eq(total)
             neuron_exists = (stage1_group * lanes + lane) < layer.n_out
             level = Signal(self.spike_bits, name=f"level_{lane}")
-            m.d.comb += level.eq(Mux(neuron_exists, self._fire(clamped, fire_phase), 0))
+            m.d.comb += level.eq(Mux(neuron_exists, self._fire(clamped, fire_phase & ~waiting), 0))
             fired = level != 0
             # V after firing and reset: within the state range (clamped, or proven to fit), so
             # the adaptive field and the debug view keep state_bits of it without loss.
@@ -366,9 +372,12 @@ class LayerEngine(wiring.Component):
                          step.eq(Mux(last_step, 0, step + 1))]
             if bistable:
                 with m.If(last_step):
-                    m.d.sync += [phase_step.eq(0), fire_phase.eq(first_phase_fires)]
+                    m.d.sync += [phase_step.eq(0), fire_phase.eq(first_phase_fires),
+                                 phases_seen.eq(0)]
                 with m.Elif(phase_step == neuron.phase - 1):
                     m.d.sync += [phase_step.eq(0), fire_phase.eq(~fire_phase)]
+                    with m.If(waiting):
+                        m.d.sync += phases_seen.eq(phases_seen + 1)
                 with m.Else():
                     m.d.sync += phase_step.eq(phase_step + 1)
 
@@ -379,7 +388,7 @@ class LayerEngine(wiring.Component):
         with m.If(inp.valid & inp.ready):
             with m.If(inp.payload.last):
                 m.d.sync += [updating.eq(1), group.eq(0)]
-            with m.Elif(~fire_phase if bistable else 1):  # a fire phase ignores its input
+            with m.Elif(~quiet if bistable else 1):  # fire and idle phases ignore their input
                 m.d.sync += [holding.eq(1), group.eq(0), event_index.eq(inp.payload.index),
                              event_value.eq(inp.payload.value)]
         return m

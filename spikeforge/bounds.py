@@ -130,7 +130,7 @@ def layer_bounds(layer: LayerSpec, input_max: int, timesteps: int, layer_index: 
     gain, firing rule and (for bistable layers) integrate/fire schedule. A residual layer's current
     is its input plus the shortcut (``[0, input_max + shortcut_max]``).
     """
-    from .schedule import FIRE, bistable_mode
+    from .schedule import FIRE, IDLE, bistable_mode
 
     if layer.stateless:
         return _stateless_bounds(layer, input_max, in_shape)
@@ -152,8 +152,10 @@ def layer_bounds(layer: LayerSpec, input_max: int, timesteps: int, layer_index: 
     pre_low = pre_high = 0
     run_low = run_high = 0  # V plus a partial accumulate, before the bias (hardware order)
     for step in range(timesteps):
-        firing_only = neuron.kind == "bistable" and bistable_mode(layer_index, step, neuron.phase) == FIRE
-        if firing_only:
+        mode = bistable_mode(layer_index, step, neuron.phase) if neuron.kind == "bistable" else None
+        if mode == IDLE:  # V stays at 0 until the layer's first input phase
+            continue
+        if mode == FIRE:
             v_low, v_high = _fire_interval(v_low, v_high, neuron)
             continue
         lk_low, lk_high = _leak_interval(v_low, v_high, neuron, step)
@@ -164,7 +166,10 @@ def layer_bounds(layer: LayerSpec, input_max: int, timesteps: int, layer_index: 
         s_low, s_high = lk_low + i_low, lk_high + i_high
         pre_low, pre_high = min(pre_low, s_low), max(pre_high, s_high)
         run_low, run_high = min(run_low, lk_low + acc_low), max(run_high, lk_high + acc_high)
-        s_low, s_high = max(s_low, state_low), min(s_high, state_high)
+        # Saturation clamps each end into the state range (a range wholly above or below it
+        # collapses onto the nearest limit; clamping the ends on their own would invert it).
+        s_low = min(max(s_low, state_low), state_high)
+        s_high = max(min(s_high, state_high), state_low)
         if neuron.kind == "bistable":
             v_low, v_high = s_low, s_high  # integrate phase: accumulate, never fire
         else:

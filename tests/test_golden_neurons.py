@@ -68,7 +68,10 @@ def test_adaptive_is_strict_and_uses_the_step_tables():
 def test_bistable_schedule_staggers_layers():
     P = 2
     modes = [[bistable_mode(layer, t, P)[0] for t in range(8)] for layer in range(3)]
-    assert modes == [list("iiffiiff"), list("ffiiffii"), list("iiffiiff")]
+    # "i"dle shares its letter with "i"ntegrate: compare whole names where a layer waits.
+    assert modes == [list("iiffiiff"), list("iiiiffii"), list("iiiiiiff")]
+    assert [bistable_mode(2, t, P) for t in range(6)] == ["idle"] * 4 + ["integrate"] * 2
+    assert bistable_mode(1, 1, P) == "idle" and bistable_mode(1, 2, P) == "integrate"
     assert bistable_latency(2, 3) == 9
 
 
@@ -87,6 +90,19 @@ def test_bistable_network_integrates_then_fires_and_never_fires_on_negative_inpu
     assert result.trains[0][:, 0, 1].sum() == 0
     # Accumulates happen only in integrate phases: one input event × 2 neurons × 4 steps.
     assert result.accumulates.tolist() == [8]
+
+
+def test_a_deep_bistable_layer_waits_for_its_first_input_phase():
+    """Layer 1's bias alone must not make it fire before layer 0 has fired once."""
+    neuron = NeuronSpec("bistable", threshold=4, state_bits=8, phase=2)
+    first = LayerSpec("a", "linear", np.array([[1]]), 4, np.array([0]), neuron)
+    second = LayerSpec("b", "linear", np.array([[0]]), 4, np.array([2]), neuron)
+    spec = NetSpec(InputSpec(1, "direct", 5, 16), (first, second), 6).validate()
+    result = run(spec, np.array([[0]]), record=True)
+    # Phase 0 (steps 0,1): idle, V stays 0. Phase 1: integrates the bias 2+2 = 4. Phase 2: fires.
+    assert result.membranes[1][:, 0, 0].tolist() == [0, 0, 2, 4, 0, 0]
+    assert result.trains[1][:, 0, 0].tolist() == [0, 0, 0, 0, 1, 0]
+    assert analyse(spec)[1].membrane_high == 4
 
 
 def test_mtlif_layer_feeds_graded_values_to_the_next():
@@ -173,3 +189,17 @@ def test_firing_rates_per_layer_and_step():
     result = run(spec, np.array([[1], [0]]))
     # Image 0 makes both neurons fire every step, image 1 none: rate 0.5.
     assert result.firing_rates.tolist() == [[0.5, 0.5, 0.5]]
+
+
+def test_bounds_of_a_range_wholly_above_the_state_range_collapse_onto_the_limit():
+    """V + γI above the state maximum at every value: the clamp gives [max, max], not an inverted
+    range (which used to crash ``analyse`` for this adaptive layer)."""
+    neuron = NeuronSpec("adaptive", threshold=7, state_bits=4, frac_bits=0, decay_table=(1,),
+                        gain_table=(2,))
+    layer = LayerSpec("a", "linear", np.array([[0]]), 2, np.array([4]), neuron)
+    spec = NetSpec(InputSpec(1, "direct", 1, 1), (layer,), 1).validate()
+    bound = analyse(spec)[0]
+    assert bound.saturates and bound.membrane_high == 8
+    result = run(spec, np.array([[0]]), record=True)
+    assert result.membranes[0].ravel().tolist() == [7]  # 8 saturates to 7, and 7 > 7 is false
+    assert result.counts.tolist() == [[0]]

@@ -306,3 +306,18 @@ def test_debug_outputs_exist_only_when_asked():
     assert not any(name.startswith("membranes") for name in plain.signature.members)
     assert len(debug.membranes_1.values) == 5 * spec.layers[1].neuron.state_bits
     assert len(debug.membranes_0.values) == 4 * spec.layers[0].neuron.state_bits
+
+
+@pytest.mark.parametrize("phase, timesteps", [(1, 4), (2, 10)])
+def test_deep_bistable_layers_stay_idle_until_their_first_input(phase, timesteps):
+    from spikeforge.netspec import InputSpec, LayerSpec
+
+    """Layers 2 and 3 have a bias but no input yet in the first phases: they must neither
+    integrate it nor fire (spikeforge.schedule IDLE), exactly as the golden model."""
+    neuron = NeuronSpec("bistable", threshold=1, state_bits=6, phase=phase)
+    layers = tuple(LayerSpec(f"l{index}", "linear", np.array([[1]]), 2, np.array([bias]), neuron)
+                   for index, bias in enumerate((0, 0, 1, 1)))
+    spec = NetSpec(InputSpec(1, "direct", 1, 1), layers, timesteps).validate()
+    images = np.array([[0], [1]])
+    counts, _ = simulate_network(spec, [1] * 4, images)
+    assert counts == run(spec, images).counts.tolist()
