@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
+
 import numpy as np
 
 from .netspec import InputSpec, LayerSpec, NetSpec, NeuronSpec
@@ -41,3 +43,232 @@ def random_netspec(seed: int = 0, sizes=(64, 32, 10), weight_bits=(1, 4), timest
                                 neuron=NeuronSpec("if", thresholds[index], reset, state_bits[index])))
     return NetSpec(InputSpec(sizes[0], "direct", input_bits, input_max), tuple(layers),
                    timesteps).validate()
+
+
+# ---- random networks of every kind, for property-based co-simulation ---------------------------
+
+DEFAULT_KINDS = ("if", "lif", "mtlif", "bistable")
+DEFAULT_ENCODINGS = ("direct", "rate", "latency", "hybrid")
+
+
+@dataclass(frozen=True, eq=False)
+class RandomNetwork:
+    """One randomly drawn network with what it takes to test it.
+
+    Attributes
+    ----------
+    spec : NetSpec
+        A validated NetSpec of linear layers (its ``metadata`` records ``seed``).
+    lanes : tuple of int
+        Lanes per layer, each in ``1..n_out``.
+    images : numpy.ndarray
+        Input images, shape ``(n, input.size)``, values in ``0..input.max_value``.
+    seed : int
+        Seed of the numpy generator that drew the weights, biases, tables and images.
+    """
+
+    spec: NetSpec
+    lanes: tuple
+    images: np.ndarray
+    seed: int
+
+    def describe(self) -> str:
+        """One line: layer sizes, neurons, widths, T, encoding and lanes (for messages)."""
+        spec = self.spec
+        layers = ", ".join(
+            f"{layer.n_in}->{layer.n_out} w{layer.weight_bits}"
+            + (f"x{layer.scale}" if layer.weight_bits == 1 else "")
+            + f" {layer.neuron.kind}/{layer.neuron.reset} s{layer.neuron.state_bits}"
+            f" θ{layer.neuron.threshold}" for layer in spec.layers)
+        return (f"seed {self.seed}: {spec.input.encoding} in{spec.input.bits}b<= "
+                f"{spec.input.value_max}, T {spec.timesteps}, [{layers}], lanes {list(self.lanes)}")
+
+
+def network_strategy(neuron_kinds=DEFAULT_KINDS, encodings=DEFAULT_ENCODINGS, max_layers: int = 3,
+                     max_inputs: int = 20, max_neurons: int = 12, max_outputs: int = 8,
+                     max_timesteps: int = 8, max_images: int = 4):
+    """A hypothesis strategy of :class:`RandomNetwork` s: linear layers of any supported neuron.
+
+    Hypothesis draws the structure (layer count and sizes, weight widths and binary scales, neuron
+    kind, reset, leak, K, P, adaptive tables' fraction bits, state widths, thresholds, T, encoding,
+    lanes, image count); a numpy generator seeded by a drawn ``seed`` fills the arrays (weights,
+    biases, tables, images), so an example stays small and replays exactly from its seed. State widths
+    go down to 2 bits, so some layers saturate (see :func:`spikeforge.bounds.analyse`).
+
+    Parameters
+    ----------
+    neuron_kinds : sequence of str
+        Neuron kinds to draw from (e.g. ``spikeforge.hdl.network.SUPPORTED_NEURONS``); kinds this
+        function does not know are ignored, so a newly supported kind needs a recipe here.
+        ``"bistable"`` makes a whole network bistable with one phase P (the NetSpec's schedule).
+    encodings : sequence of str
+        Input encodings to draw from.
+    max_layers, max_inputs, max_neurons, max_outputs : int
+        Layer count 1..``max_layers``; input size, hidden and output layer sizes up to these.
+    max_timesteps : int
+        Largest T of non-bistable networks (bistable ones take T around ``(L + 1) · P``).
+    max_images : int
+        Images per network, 1..``max_images``.
+
+    Returns
+    -------
+    hypothesis.strategies.SearchStrategy
+        Of :class:`RandomNetwork`; every ``spec`` passes :meth:`NetSpec.validate`.
+    """
+    from hypothesis import strategies as st  # a test dependency: imported only when asked for
+
+    known = ("if", "lif", "mtlif", "bistable", "adaptive")
+    kinds = [kind for kind in neuron_kinds if kind in known]
+    layered = [kind for kind in kinds if kind != "bistable"]
+    if not kinds:
+        raise ValueError(f"network_strategy: no known neuron kind in {tuple(neuron_kinds)}; "
+                         f"expected some of {known}")
+
+    @st.composite
+    def networks(draw):
+        seed = draw(st.integers(0, 2**32 - 1))
+        rng = np.random.default_rng(seed)
+        n_layers = draw(st.integers(1, max_layers))
+        # One network in len(kinds) is bistable (all its layers); the simplest draw is not.
+        bistable = "bistable" in kinds and (not layered or draw(st.integers(0, len(kinds) - 1)) == 1)
+        encoding = draw(st.sampled_from(list(encodings)))
+        if bistable:
+            phase = draw(st.integers(1, 3))
+            # T near one pass through the layers, (L + 1)·P; shorter ones test an empty readout.
+            pass_steps = (n_layers + 1) * phase
+            timesteps = draw(st.integers(max(1, pass_steps - phase), pass_steps + 2 * phase))
+        else:
+            phase, timesteps = 0, draw(st.integers(1, max_timesteps))
+        in_bits = draw(st.integers(1, 8))
+        in_max = draw(st.one_of(st.just((1 << in_bits) - 1), st.integers(1, (1 << in_bits) - 1)))
+        size = draw(st.integers(1, max_inputs))
+        inp = InputSpec(size, encoding, in_bits, in_max,
+                        rate_seed=draw(st.integers(1, 0xFFFF)) if encoding == "rate" else 0xACE1)
+
+        layers, lanes = [], []
+        n_in, value_max = size, inp.first_layer_max
+        for index in range(n_layers):
+            last = index == n_layers - 1
+            n_out = draw(st.integers(1, max_outputs if last else max_neurons))
+            bits = draw(st.integers(1, 8))
+            if bits == 1:
+                scale = 1 << draw(st.integers(0, 4))  # a binary scale, as QAT exports it
+                weights = rng.choice([-1, 1], (n_out, n_in))
+            else:
+                scale, half = 1, 1 << (bits - 1)
+                weights = rng.integers(-half, half, (n_out, n_in))
+            kind = "bistable" if bistable else draw(st.sampled_from(layered))
+            neuron = draw(_neuron_strategy(st, kind, timesteps, phase))
+            # A threshold between 1/16 and 1x the current of half the inputs at their largest (on
+            # its positive weights; times the mean gain of adaptive neurons) keeps most networks
+            # spiking, where thresholds uniform up to the worst case would silence most of them.
+            typical = np.clip(weights * scale, 0, None).sum(axis=1).mean() * value_max / 2
+            if kind == "adaptive":
+                typical *= np.mean(neuron.gain_table) / (1 << neuron.frac_bits)
+            state_max = (1 << (neuron.state_bits - 1)) - 1
+            threshold = int(min(state_max, max(1, typical * draw(st.integers(1, 16)) // 16)))
+            bias_max = draw(st.integers(0, max(0, min(state_max, threshold))))
+            bias = rng.integers(-bias_max, bias_max + 1, n_out)
+            neuron = replace(neuron, threshold=threshold)
+            layers.append(LayerSpec(name=f"fc{index + 1}", kind="linear", weights=weights,
+                                    weight_bits=bits, scale=scale, bias=bias, neuron=neuron))
+            lanes.append(draw(st.integers(1, n_out)))
+            n_in, value_max = n_out, neuron.spike_max
+        spec = NetSpec(inp, tuple(layers), timesteps, name="random",
+                       metadata={"seed": seed}).validate()
+
+        n_images = draw(st.integers(1, max_images))
+        images = rng.integers(0, in_max + 1, (n_images, size))
+        images[rng.random((n_images, size)) < rng.uniform(0, 0.7)] = 0  # sparse: fewer events
+        if n_images > 1 and draw(st.booleans()):
+            images[0] = 0  # an all-zero image: only end-of-step markers
+        return RandomNetwork(spec, tuple(lanes), images.astype(np.int64), seed)
+
+    return networks()
+
+
+def _neuron_strategy(st, kind: str, timesteps: int, phase: int):
+    """The neuron of one layer, threshold 1 (the caller sets it once the width is known)."""
+
+    @st.composite
+    def neuron(draw):
+        state_bits = draw(st.integers(2, 20))  # 2..20 bits: narrow ones saturate
+        reset = draw(st.sampled_from(["subtract", "zero"]))
+        fields = {}
+        if kind in ("lif", "mtlif"):
+            leak = draw(st.sampled_from(["none", "shift", "factor"]))
+            fields["leak"] = leak
+            if leak == "shift":
+                fields["leak_shift"] = draw(st.integers(1, state_bits - 1))
+            elif leak == "factor":
+                frac = draw(st.integers(1, 8))
+                fields.update(frac_bits=frac, leak_factor=draw(st.integers(0, 1 << frac)))
+        if kind == "mtlif":
+            fields["levels"] = draw(st.integers(1, 7))
+        if kind == "bistable":
+            fields["phase"] = phase
+        if kind == "adaptive":
+            frac = draw(st.integers(0, 8))
+            seed = draw(st.integers(0, 2**32 - 1))
+            rng = np.random.default_rng(seed)
+            # λ_t in [0, 1.0]; γ_t mostly near 1.0, up to the NetSpec's limit of 256.
+            gain_max = 1 << (frac + draw(st.sampled_from([1, 2, 8])))
+            fields.update(frac_bits=frac,
+                          decay_table=tuple(int(v) for v in rng.integers(0, (1 << frac) + 1, timesteps)),
+                          gain_table=tuple(int(v) for v in rng.integers(0, gain_max + 1, timesteps)))
+        return NeuronSpec(kind, 1, reset, state_bits, **fields)
+
+    return neuron()
+
+
+def draw_networks(strategy, count: int, seed: int, chunk: int = 25) -> list:
+    """``count`` distinct examples of a hypothesis strategy, the same ones for the same ``seed``.
+
+    Hypothesis is built to feed a test function, not to hand out lists, and
+    ``strategy.example()`` is neither seedable nor meant for non-interactive use. So this runs a
+    collecting function under ``@given`` with ``@seed(seed)``, only the generate phase (no shrinking,
+    no replay from the example database) and few examples. Each example is a *list* of ``chunk``
+    draws: consecutive examples of one strategy are mostly mutations of each other (200 networks
+    drawn one per example had only ~90 distinct structures), while the elements of one list are
+    independent draws. Hypothesis' first example is its simplest (a list of identical minimal
+    networks), so duplicates are dropped; the minimal network stays, once.
+
+    Parameters
+    ----------
+    strategy : hypothesis.strategies.SearchStrategy
+        Of objects with a ``describe()`` line and an ``images`` array, e.g. :func:`network_strategy`.
+    count : int
+        Number of examples.
+    seed : int
+        Hypothesis seed; different seeds give different batches.
+    chunk : int
+        Draws per hypothesis example.
+
+    Returns
+    -------
+    list
+        ``count`` distinct examples, in the order hypothesis generated them.
+    """
+    from hypothesis import HealthCheck, Phase, given, settings
+    from hypothesis import seed as hypothesis_seed
+    from hypothesis import strategies as st
+
+    chunk = max(1, min(chunk, count))
+    examples, seen = [], set()
+
+    @hypothesis_seed(seed)
+    @settings(max_examples=-(-count // chunk) + 3, phases=[Phase.generate], database=None,
+              deadline=None, suppress_health_check=list(HealthCheck))
+    @given(st.lists(strategy, min_size=chunk, max_size=chunk))
+    def collect(batch):
+        for example in batch:
+            key = (example.describe(), np.asarray(example.images).tobytes())
+            if key not in seen:
+                seen.add(key)
+                examples.append(example)
+
+    collect()
+    if len(examples) < count:
+        raise RuntimeError(f"hypothesis generated {len(examples)} distinct examples of {count} "
+                           f"(seed {seed}); draw a smaller count or a larger chunk")
+    return examples[:count]
