@@ -10,7 +10,7 @@ from torch import nn
 
 from spikeforge.golden import run
 from spikeforge.quant.convert import (ConvertConfig, ConvertNet, GlobalAvgPool, ResidualBlock,
-                                      activation_scales, build_mlp, build_resnet,
+                                      activation_scales, bsnn_claim, build_mlp, build_resnet,
                                       calibrate_readout, convert, neuron_layers, plan,
                                       simulate_snn, train_convert)
 from spikeforge.quant.data import load_digits_split
@@ -126,16 +126,63 @@ def test_resnet_plan_and_synchronous_shortcut_delay():
     x = DIGITS.x_train[:40]
     scales = activation_scales(model, x)
     assert scales["body.0"] == scales["body.2.conv2"]  # the two addends share one spike value
+    # The block's output ReLU does not clip the sum: its neurons' threshold is two addend spikes.
+    assert scales["body.2.add"] == 2 * scales["body.0"]
     for neuron, T, delay in (("bistable", 18, 6), ("if", 7, 0)):
         conversion = convert(model, scales, neuron=neuron, timesteps=T)
         residual = conversion.netspec.layers[3]
         # Bistable: the branch has 2 neuron layers, so the shortcut waits 2 phases of P = 3.
         assert (residual.source, residual.delay) == ("body.0", delay)
+        assert residual.neuron.threshold == 2
+        # Every weighted layer has a bias (the bistable schedule keeps deep layers idle).
+        assert all(np.any(layer.bias != 0) for layer in conversion.netspec.layers
+                   if layer.kind in ("conv2d", "linear"))
         np.testing.assert_array_equal(simulate_snn(conversion, x),
                                       run(conversion.netspec, x).counts)
     with pytest.raises(ValueError, match=r"timesteps: expected a multiple of L \+ 1 = 6 for a "
                                          r"bistable network of 5 neuron layers"):
         convert(model, scales, neuron="bistable", timesteps=20)
+
+
+def test_residual_sum_is_not_clipped():
+    """Both addends at their largest (P spikes each): the residual neurons send P, not P/2 or a clip."""
+    torch.manual_seed(0)
+    model = build_resnet((1, 8, 8), 2, 3, weight_bits=4, act_bits=2).eval()
+    with torch.no_grad():  # an active branch: its addend often meets an active shortcut
+        model.body[2].conv2.bias.fill_(0.5)
+    x = DIGITS.x_train[:40]
+    scales = activation_scales(model, x)
+    conversion = convert(model, scales, neuron="bistable", timesteps=36)  # P = 6 = 2·(2²−1)
+    golden = run(conversion.netspec, x, record=True)
+    P = conversion.phase
+    # The stem fires in phase 1 (its spikes delayed 2 phases), conv2 in phase 3; the residual
+    # neurons integrate both in phase 3 and fire in phase 4.
+    stem = golden.trains[0][P:2 * P].sum(axis=0)
+    branch = golden.trains[2][3 * P:4 * P].sum(axis=0)
+    out = golden.trains[3][4 * P:5 * P].sum(axis=0)
+    np.testing.assert_array_equal(out, (stem + branch) // 2)
+    assert ((stem + branch) > P).any()  # sums above one addend's largest value pass unclipped
+
+
+def test_deep_bistable_layer_with_bias_waits_for_its_input():
+    """A stage-2 layer with a positive bias and silent inputs integrates it in one window only."""
+    layers = [QuantLinear(2, 2, bias=True, weight_quant=int_weight(4)) for _ in range(3)]
+    with torch.no_grad():
+        for layer in layers:
+            layer.weight.copy_(7 * torch.eye(2))
+            layer.bias.zero_()
+        layers[2].bias.fill_(5 * 49.0)  # 5 in the output layer's unit (1 × spike value 49)
+    model = nn.Sequential(layers[0], nn.ReLU(), layers[1], nn.ReLU(), layers[2]).eval()
+    scales = {"0": 7.0, "2": 49.0, "4": 49.0 * 7}
+    x = np.zeros((1, 2), dtype=np.int64)
+    conversion = convert(model, scales, neuron="bistable", timesteps=4 * 4, input_max=4,
+                         round_half=False)
+    out = conversion.layers[-1]  # integrates P·bias once (phase 2), fires in phase 3
+    assert (out.threshold, int(out.bias[0])) == (7, 5)
+    expected = (4 * 5) // 7  # one window of P = 4 steps; integrating the bias in phase 0 too gave 3
+    counts = run(conversion.netspec, x).counts
+    assert counts.tolist() == [[expected, expected]]
+    np.testing.assert_array_equal(simulate_snn(conversion, x), counts)
 
 
 def test_simulation_detects_a_wrong_shortcut_delay():
@@ -177,6 +224,8 @@ def test_calibrate_readout_prefers_a_resolvable_scale():
      r"timesteps: expected a multiple of L \+ 1 = 4 for a bistable mlp \(T = \(L \+ 1\)·P\), found 10"),
     ({"architecture": "resnet", "neuron": "bistable", "timesteps": 16},
      r"multiple of L \+ 1 = 6 for a bistable resnet"),
+    ({"head": "avg"}, r"head: expected one of \('gap', 'flatten'\), found 'avg'"),
+    ({"balance": "max"}, r"balance: expected one of \('clip', 'percentile'\), found 'max'"),
     ({"hidden": ()}, r"hidden: expected a non-empty tuple of layer sizes, found \(\)"),
     ({"epochs": True}, r"epochs: expected an integer >= 1, found True"),
     ({"lr": -1.0}, r"lr: expected a positive number, found -1.0"),
@@ -210,8 +259,51 @@ def test_tiny_bistable_resnet_with_sweep_agrees_with_the_golden_model():
     report = result.report
     assert report["count_agreement"] == report["test_images"] == 60
     assert report["phase"] == 2 and result.netspec.layers[3].delay == 4
-    sweep = report["details"]["accuracy_vs_T"]
-    assert [row["timesteps"] for row in sweep["bistable"]] == [6, 12, 18, 24, 30, 36, 48, 72]
-    assert [row["timesteps"] for row in sweep["if"]] == [1, 2, 4, 8, 16, 32, 64]
+    details = report["details"]
+    sweep = details["accuracy_vs_T"]
+    assert [row["timesteps"] for row in sweep["bistable"]] == [6, 12, 18, 24, 30, 36, 48, 54, 72]
+    assert [row["timesteps"] for row in sweep["if"]] == [1, 2, 3, 4, 5, 6, 8, 12, 16, 24, 32,
+                                                         48, 64]
     assert all(row["count_agreement"] == 60 for rows in sweep.values() for row in rows)
-    assert set(report["details"]["steps_within_1_point"]) == {"if", "bistable"}
+    assert all(0 <= row["tied_images"] <= 60 and 0 <= row["membrane_readout_accuracy"] <= 1
+               for rows in sweep.values() for row in rows)
+    assert set(details["steps_within_1_point"]) == {"if", "bistable"}
+    check = details["claim_check"]
+    assert (check["if_steps"], check["bistable_steps"]) == (details["steps_within_1_point"]["if"],
+                                                            details["steps_within_1_point"]["bistable"])
+    assert details["claim"] == check["text"] and "BSNN claim" in details["claim"]
+
+
+def _rows(points):
+    return [{"timesteps": t, "phase": None, "golden_accuracy": a, "tied_images": ties,
+             "membrane_readout_accuracy": m} for t, a, ties, m in points]
+
+
+def test_bsnn_claim_states_both_step_counts():
+    sweep = {"if": _rows([(2, 0.80, 50, 0.965), (4, 0.96, 9, 0.97)]),
+             "bistable": _rows([(8, 0.90, 30, 0.965), (12, 0.965, 13, 0.97)])}
+    check = bsnn_claim(sweep, ann_accuracy=0.97, layers=3)
+    assert not check["reproduced"]
+    assert (check["if_steps"], check["bistable_steps"], check["bistable_phase"]) == (4, 12, 3)
+    assert (check["if_steps_membrane_readout"], check["bistable_steps_membrane_readout"]) == (2, 8)
+    assert "NOT reproduced" in check["text"] and "bistable T = 12 (P = 3)" in check["text"]
+    assert "plain IF T = 4" in check["text"] and "ties on 13 images" in check["text"]
+    sweep["if"] = _rows([(4, 0.90, 0, 0.9)])
+    check = bsnn_claim(sweep, ann_accuracy=0.97, layers=3)
+    assert check["reproduced"] and "plain IF never within 1 point" in check["text"]
+
+
+def test_integrated_current_is_the_count_plus_the_remainder():
+    """IF, W2 >= 0: the output layer's integrated current is Θ·count plus what is left in V."""
+    model = _tiny_net()
+    scales = activation_scales(model, X, 100.0, 100.0)
+    conversion = convert(model, scales, neuron="if", timesteps=6, input_max=4, round_half=False)
+    counts, integrated = simulate_snn(conversion, X, integrated=True)
+    theta = conversion.layers[-1].threshold
+    remainder = integrated - theta * counts
+    assert (remainder >= 0).all() and (remainder < theta).all()
+
+
+def test_mlp_has_a_bias_in_every_layer():
+    model = build_mlp(64, (16, 8), 10)
+    assert all(step.module.bias is not None for step in plan(model)[1])
