@@ -327,8 +327,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--simulator", default="verilator", choices=["verilator", "icarus"])
     p.add_argument("--verilog", help="Verilog to check (default: generate it from the NetSpec)")
     p.add_argument("--debug", action="store_true",
-                   help="also record every layer's spikes and name the first diverging layer, "
-                        "step and neuron (slow)")
+                   help="also record every layer's spikes and membranes and name the first diverging "
+                        "layer, step and neuron (per-cycle testbench, slower)")
     p.add_argument("--seed", type=int, default=0)
 
     p = add("build", cmd_build, "synthesize, place and route for a board; report resources and Fmax")
