@@ -130,8 +130,9 @@ def cmd_report(args) -> int:
 
 
 def cmd_demo(args) -> int:
-    from .flow import (build_stage, compile_stage, console, golden_stage, sim_stage, stage,
-                       train_stage)
+    from .boards.registry import get_board
+    from .flow import (build_stage, compile_stage, console, estimate_stage, golden_stage, sim_stage,
+                       stage, train_stage)
     from .artefacts import write_json_atomic
 
     out = _out(args)
@@ -144,6 +145,7 @@ def cmd_demo(args) -> int:
     console.rule("3/5 compile to Verilog with Amaranth")
     with stage("generate and lint Verilog"):
         design = compile_stage(netspec_path, out, args.lanes)
+    estimate_stage(netspec_path, out, args.lanes, family=get_board(args.board).family)
     console.rule(f"4/5 co-simulate {args.images} images on Verilator (cocotb)")
     with stage("co-simulation"):
         cosim = sim_stage(netspec_path, out, images=args.images, lanes=args.lanes, seed=args.seed,
@@ -212,31 +214,27 @@ def cmd_boards(args) -> int:
 
 
 def cmd_estimate(args) -> int:
-    from .artefacts import write_json_atomic
-    from .estimate import estimate_resources
-    from .flow import parse_lanes
-    from .netspec import load
+    from .flow import estimate_stage
 
-    spec = load(args.netspec)
-    estimate = estimate_resources(spec, parse_lanes(args.lanes, spec), family=args.family)
+    out = _out(args)
+    estimate = estimate_stage(Path(args.netspec), out, args.lanes, family=args.family)
     table = Table(title=f"resource estimate, {args.family} (yosys post-synthesis cells, a model; "
-                        f"{estimate.seconds * 1000:.1f} ms)")
+                        f"{estimate['seconds'] * 1000:.1f} ms)")
     columns = ("luts", "ffs", "brams", "lutrams", "dsps")
     for column in ("part", *columns, "memories"):
         table.add_column(column)
-    for row in estimate.rows:
-        memories = ", ".join(f"{m.name.split('.')[-1]} {m.depth}x{m.width}: "
-                             + (f"{m.cells} {m.primitive}" if m.cells else "logic")
-                             for m in row.memories)
-        table.add_row(row.name, *(str(getattr(row, column)) for column in columns), memories)
-    table.add_row("total", *(str(getattr(estimate, column)) for column in columns), "",
+    for row in estimate["rows"]:
+        memories = ", ".join(f"{m['name'].split('.')[-1]} {m['depth']}x{m['width']}: "
+                             + (f"{m['cells']} {m['primitive']}" if m["cells"] else "logic")
+                             for m in row["memories"])
+        table.add_row(row["name"], *(str(row[column]) for column in columns), memories)
+    table.add_row("total", *(str(estimate["total"][column]) for column in columns), "",
                   style="bold")
     _wide_console().print(table)
-    if not estimate.luts_fitted:
+    if not estimate["luts_fitted"]:
         print(f"note: no LUT coefficients fitted for {args.family} yet (python bench/estimator.py "
               "--fit): its LUTs read 0")
-    path = write_json_atomic(_out(args) / "estimate_report.json", estimate.as_dict())
-    print(f"estimate written to {path}")
+    print(f"estimate written to {out / 'estimate_report.json'}")
     return 0
 
 

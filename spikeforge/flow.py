@@ -174,6 +174,17 @@ def compile_stage(netspec_path: Path, out: Path, lanes: str | None = None, lint:
     return design
 
 
+def estimate_stage(netspec_path: Path, out: Path, lanes: str | None = None,
+                   family: str = "ice40") -> dict:
+    """Estimate resources per layer without synthesis (a model) into ``estimate_report.json``."""
+    from .estimate import estimate_resources
+
+    spec = netspec_io.load(netspec_path)
+    report = estimate_resources(spec, parse_lanes(lanes, spec), family=family).as_dict()
+    write_json_atomic(out / "estimate_report.json", report)
+    return report
+
+
 def held_out_images(count: int, seed: int = 0):
     """The first ``count`` images of the held-out digits split and their data set indices."""
     from .quant.data import load_digits_split

@@ -16,7 +16,8 @@ from pathlib import Path
 from .artefacts import write_bytes_atomic, write_text_atomic
 from .errors import SpikeforgeError
 
-ARTEFACTS = ("train_report", "golden_report", "energy_report", "design", "cosim_report", "build_report")
+ARTEFACTS = ("train_report", "golden_report", "energy_report", "design", "cosim_report", "build_report",
+             "estimate_report")
 
 
 def load_artefacts(out: Path) -> dict:
@@ -110,6 +111,52 @@ def _energy_plot(energy: dict):
     return draw
 
 
+def accuracy_curves(train: dict) -> dict[str, list[tuple[int, float]]]:
+    """Golden accuracy against T from a training report's sweeps, per curve label.
+
+    ``convert`` reports ``details.accuracy_vs_T`` (one sweep per neuron kind); ``mtlif``/``asnn``
+    report ``accuracy_vs_timesteps`` (when trained with ``sweep_timesteps``). Empty if neither.
+    """
+    curves = {}
+    by_kind = (train.get("details") or {}).get("accuracy_vs_T") or {}
+    for kind, rows in by_kind.items():
+        curves[f"{kind} (conversion)"] = [(row["timesteps"], row["golden_accuracy"]) for row in rows]
+    rows = train.get("accuracy_vs_timesteps") or []
+    if rows:
+        curves[f"{train.get('neuron', train.get('method', ''))} ({rows[0].get('encoding', '')})"] = \
+            [(row["timesteps"], row["golden_accuracy"]) for row in rows]
+    return {label: sorted(points) for label, points in curves.items() if points}
+
+
+def _accuracy_plot(curves: dict):
+    def draw(axis):
+        for label, points in curves.items():
+            axis.plot([t for t, _ in points], [100 * a for _, a in points], marker="o", label=label)
+        axis.set_xscale("log", base=2)
+        axis.set_xlabel("time steps T")
+        axis.set_ylabel("golden accuracy (%), measured")
+        axis.legend(fontsize=7)
+    return draw
+
+
+def _layer_resources_plot(estimate: dict):
+    rows = [row for row in estimate["rows"] if row["luts"] or row["ffs"]]
+
+    def draw(axis):
+        names = [row["name"] for row in rows]
+        positions = range(len(rows))
+        axis.bar([p - 0.2 for p in positions], [row["luts"] for row in rows], width=0.4, label="LUTs")
+        axis.bar([p + 0.2 for p in positions], [row["ffs"] for row in rows], width=0.4, label="FFs")
+        for position, row in zip(positions, rows):
+            if row["brams"]:
+                axis.annotate(f"{row['brams']} BRAM", (position, max(row["luts"], row["ffs"])),
+                              ha="center", fontsize=7)
+        axis.set_xticks(list(positions), names, fontsize=7)
+        axis.set_ylabel(f"cells ({estimate['family']}, MODEL estimate)")
+        axis.legend(fontsize=7)
+    return draw
+
+
 def _latency_rows(cosim: dict | None, build: dict | None) -> list[tuple[str, str, str]]:
     rows = []
     if cosim and cosim.get("cycles_mean"):
@@ -131,6 +178,8 @@ def build_report(out: str | Path) -> dict:
     train, golden = found.get("train_report"), found.get("golden_report")
     energy, design = found.get("energy_report"), found.get("design")
     cosim, build = found.get("cosim_report"), found.get("build_report")
+    estimate = found.get("estimate_report")
+    curves = accuracy_curves(train) if train else {}
 
     rows: list[tuple[str, str, str]] = []
     if train:
@@ -144,6 +193,11 @@ def build_report(out: str | Path) -> dict:
     if cosim:
         rows.append(("RTL vs golden", "bit-exact" if cosim["bit_exact"] else
                      f"{cosim['mismatches']} MISMATCHES", f"{cosim['images']} images, {cosim['simulator']}"))
+    if estimate:
+        total = estimate["total"]
+        rows.append(("resources (estimate)", f"{total['luts']} LUTs, {total['ffs']} FFs, "
+                     f"{total['brams']} BRAMs, {total['dsps']} DSPs",
+                     f"MODEL: spikeforge estimate, {estimate['family']}, no synthesis"))
     if build:
         rows.append(("resources", f"{build['lcs']} LCs, {build['ffs']} FFs, {build['brams']} BRAMs, "
                      f"{build['dsps']} DSPs", f"measured (yosys/nextpnr, {build['board']})"))
@@ -164,13 +218,19 @@ def build_report(out: str | Path) -> dict:
         plots["firing"] = ("Firing rates per layer", _firing_plot(golden))
     if energy:
         plots["energy"] = ("Energy: SNN vs the equivalent ANN (model)", _energy_plot(energy))
+    if estimate:
+        plots["layers"] = ("Resources per layer (estimate, model)", _layer_resources_plot(estimate))
+    if curves:
+        plots["accuracy"] = ("Accuracy against T (golden model, measured)", _accuracy_plot(curves))
     images = {key: _figure_png(draw) for key, (_, draw) in plots.items()}
     for key, png in images.items():
         write_bytes_atomic(out / f"report_{key}.png", png)
 
     missing = [name for name in ARTEFACTS if name not in found]
     notes = [f"Not in this folder, so not reported: {', '.join(m + '.json' for m in missing)}."] if missing else []
-    notes.append("Accuracy against T is not known for this run; bench/ scripts produce such tables.")
+    if not curves:
+        notes.append("Accuracy against T is not known for this run: train with a sweep (convert "
+                     "sweeps by default; mtlif/asnn with --option sweep_timesteps=[1,2,4]).")
 
     md = ["# spikeforge report", "", f"Folder: `{out}`", "", "| figure | value | source |",
           "| --- | --- | --- |"]

@@ -24,7 +24,9 @@ def test_report_has_figures_with_their_sources(run_folder):
     markdown = (run_folder / "report.md").read_text()
     assert "| golden integer accuracy |" in markdown and "measured on 360 held-out images" in markdown
     assert "MODEL: 45 nm per-operation table" in markdown
-    assert "Not in this folder, so not reported: train_report.json, cosim_report.json, build_report.json" in markdown
+    assert ("Not in this folder, so not reported: train_report.json, cosim_report.json, "
+            "build_report.json, estimate_report.json") in markdown
+    assert "Accuracy against T is not known for this run" in markdown
     page = (run_folder / "report.html").read_text()
     assert page.count("data:image/png;base64,") == 3  # memory, firing rates, energy
     for plot in paths["plots"]:
@@ -34,3 +36,27 @@ def test_report_has_figures_with_their_sources(run_folder):
 def test_empty_folder_is_a_clear_error(tmp_path):
     with pytest.raises(SpikeforgeError, match=r"no artefacts to report on at .*: expected one of train_report.json"):
         build_report(tmp_path)
+
+
+def test_report_plots_accuracy_against_t_and_estimated_resources_per_layer(run_folder, tmp_path):
+    import json
+    import shutil
+
+    from spikeforge.cli import main
+
+    out = tmp_path / "run"
+    shutil.copytree(run_folder, out)
+    train = {"method": "convert", "neuron": "bistable", "quantized_accuracy": 0.95, "test_images": 360,
+             "details": {"accuracy_vs_T": {
+                 "if": [{"timesteps": 4, "golden_accuracy": 0.9}, {"timesteps": 1, "golden_accuracy": 0.5}],
+                 "bistable": [{"timesteps": 12, "golden_accuracy": 0.96}]}}}
+    (out / "train_report.json").write_text(json.dumps(train))
+    assert main(["estimate", str(out / "netspec.npz"), "--out", str(out)]) == 0
+    paths = build_report(out)
+    markdown = (out / "report.md").read_text()
+    assert "## Accuracy against T (golden model, measured)" in markdown
+    assert "## Resources per layer (estimate, model)" in markdown
+    assert "| resources (estimate) |" in markdown and "MODEL: spikeforge estimate, ice40" in markdown
+    assert "Accuracy against T is not known" not in markdown
+    assert (out / "report.html").read_text().count("data:image/png;base64,") == 5
+    assert len(paths["plots"]) == 5
