@@ -213,7 +213,14 @@ def test_calibrate_readout_prefers_a_resolvable_scale():
 
 
 @pytest.mark.parametrize("fields, message", [
-    ({"architecture": "vgg"}, r"architecture: expected one of \('mlp', 'resnet'\), found 'vgg'"),
+    ({"architecture": "vgg"},
+     r"architecture: expected one of \('mlp', 'resnet', 'deep-mlp'\), found 'vgg'"),
+    ({"architecture": "deep-mlp", "depth": 0}, r"depth: expected an integer >= 1, found 0"),
+    ({"architecture": "deep-mlp", "width": 2.5}, r"width: expected an integer >= 1, found 2\.5"),
+    ({"architecture": "deep-mlp", "depth": 6, "timesteps": 30},
+     r"multiple of L \+ 1 = 8 for a bistable deep-mlp"),
+    ({"architecture": "deep-mlp", "depth": 90},
+     r"depth: expected a deep-mlp whose bistable pass \(L \+ 1\)·P = 276 fits in 255 timesteps"),
     ({"neuron": "lif"}, r"neuron: expected one of \('if', 'bistable'\), found 'lif'"),
     ({"weight_bits": 1}, r"weight_bits: expected an integer in \[2, 8\], found 1"),
     ({"act_bits": 9}, r"act_bits: expected an integer in \[2, 8\], found 9"),
@@ -307,3 +314,24 @@ def test_integrated_current_is_the_count_plus_the_remainder():
 def test_mlp_has_a_bias_in_every_layer():
     model = build_mlp(64, (16, 8), 10)
     assert all(step.module.bias is not None for step in plan(model)[1])
+
+
+def test_tiny_deep_mlp_is_exact_and_sweeps_if_to_the_longest_t():
+    config = ConvertConfig(architecture="deep-mlp", depth=4, width=8, epochs=1, train_subset=200)
+    # L = depth + 1 neuron layers; the default bistable phase is one step per 2-bit level (P = 3).
+    assert (config.neuron_layers, config.resolved_timesteps()) == (5, 18)
+    assert ConvertConfig(architecture="mlp").resolved_timesteps() == 16  # defaults unchanged
+    result = train_convert(config, data=dataclasses.replace(
+        DIGITS, x_test=DIGITS.x_test[:40], y_test=DIGITS.y_test[:40]), progress=False)
+    report = result.report
+    assert report["count_agreement"] == report["test_images"] == 40
+    assert report["phase"] == 3 and report["timesteps"] == 18
+    assert [layer.weights.shape for layer in result.netspec.layers] == \
+        [(8, 64), (8, 8), (8, 8), (8, 8), (10, 8)]
+    assert result.netspec.metadata["depth"] == 4 and result.netspec.metadata["width"] == 8
+    sweep = report["details"]["accuracy_vs_T"]
+    assert [row["timesteps"] for row in sweep["if"]][-4:] == [96, 128, 192, 255]
+    assert [row["timesteps"] for row in sweep["bistable"]] == [6 * p for p in
+                                                               (1, 2, 3, 4, 5, 6, 8, 9, 12)]
+    assert all(row["count_agreement"] == 40 for rows in sweep.values() for row in rows)
+    assert "BSNN claim" in report["details"]["claim"]
