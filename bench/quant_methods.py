@@ -14,7 +14,9 @@ peer every row is compared with.
 
 It also writes the same figures as Markdown (default ``docs/results.md``) and as JSON (default
 ``bench/results.json``): the table in the docs is rendered from exactly what the script printed, and
-``tests/test_bench_results.py`` checks that the two files still agree. Method-specific tables the
+``tests/test_bench_results.py`` checks that the two files still agree. ``--only METHOD ...
+--update bench/results.json`` reruns some methods and replaces their rows (each row says when it
+was measured). Method-specific tables the
 reports carry (ALBSNN's per-layer choices, conversion accuracy vs T, sweeps over T and encodings) are
 rendered below the main table.
 
@@ -37,11 +39,17 @@ ROOT = Path(__file__).resolve().parent.parent
 RUNS = [
     ("QAT MLP (demo)", "qat", {}),
     ("ALBSNN conv+GAP", "albsnn", {}),
-    ("BSNN conversion, MLP, IF", "convert", {"architecture": "mlp", "neuron": "if"}),
+    # One sweep per architecture (it covers both neuron kinds): on the bistable runs.
+    ("BSNN conversion, MLP, IF", "convert", {"architecture": "mlp", "neuron": "if", "sweep": False}),
     ("BSNN conversion, MLP, bistable IF", "convert", {"architecture": "mlp", "neuron": "bistable"}),
-    ("BSNN conversion, ResNet, IF", "convert", {"architecture": "resnet", "neuron": "if"}),
+    ("BSNN conversion, ResNet, IF", "convert",
+     {"architecture": "resnet", "neuron": "if", "sweep": False}),
     ("BSNN conversion, ResNet, bistable IF", "convert",
      {"architecture": "resnet", "neuron": "bistable"}),
+    ("BSNN conversion, deep MLP (6x64), bistable IF", "convert",
+     {"architecture": "deep-mlp", "neuron": "bistable"}),
+    ("BSNN conversion, deep MLP (8x64, lr 3e-3), bistable IF", "convert",
+     {"architecture": "deep-mlp", "neuron": "bistable", "depth": 8, "lr": 3e-3}),
     ("MT-LIF", "mtlif", {"sweep_timesteps": (1, 2, 4),
                          "sweep_encodings": ("direct", "rate", "latency", "hybrid")}),
     ("ASNN", "asnn", {"sweep_timesteps": (2, 4, 8),
@@ -75,7 +83,8 @@ def run_all(quick: bool = False, only: list[str] | None = None) -> dict:
         config = method_config(method, **fields)
         start = time.perf_counter()
         result = train_method(method, config, data, progress=False)
-        report = dict(result.report, run=label, wall_seconds=round(time.perf_counter() - start, 1))
+        report = dict(result.report, run=label, wall_seconds=round(time.perf_counter() - start, 1),
+                      measured=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()))
         rows.append(report)
         print(f"{label}: golden {report['golden_accuracy'] * 100:.1f} %, agreement "
               f"{report['count_agreement']}/{report['test_images']}", file=sys.stderr)
@@ -83,10 +92,27 @@ def run_all(quick: bool = False, only: list[str] | None = None) -> dict:
             "quick": quick, "python": platform.python_version(), "runs": rows}
 
 
+def merge_results(earlier: dict, fresh: dict) -> dict:
+    """``earlier`` with the runs of ``fresh`` replacing those of the same label, in RUNS order.
+
+    Each row keeps the date it was measured (``measured``), so a merged table says which rows
+    came from which run.
+    """
+    if earlier.get("quick") or fresh.get("quick"):
+        raise SystemExit("--update: quick results cannot be merged with full ones")
+    rows = {row["run"]: row for row in earlier["runs"]}
+    rows.update({row["run"]: row for row in fresh["runs"]})
+    order = [label for label, _, _ in RUNS]
+    merged = dict(earlier, runs=[rows[label] for label in order if label in rows])
+    return merged
+
+
 def _cell(value, key: str = "") -> str:
     if isinstance(value, float):
         # Accuracies are fractions in the reports: shown in percent; other floats as they are.
-        return f"{value * 100:.1f} %" if "accuracy" in key else f"{value:,.1f}"
+        if "accuracy" in key:
+            return f"{value * 100:.1f} %"
+        return f"{value:.3g}" if abs(value) < 1 else f"{value:,.1f}"
     if isinstance(value, int) and not isinstance(value, bool):
         return f"{value:,}"
     return "" if value is None else str(value)
@@ -99,10 +125,39 @@ def _table(rows: list[dict], columns: list[tuple[str, str]]) -> list[str]:
         cells = []
         for _, key in columns:
             value = row.get(key)
-            if key == "count_agreement":
+            if key == "count_agreement" and "test_images" in row:
                 value = f"{value}/{row['test_images']}"
             cells.append(_cell(value, key))
         lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def _is_table(value) -> bool:
+    return isinstance(value, list) and bool(value) and all(isinstance(item, dict) for item in value)
+
+
+def _is_record(value) -> bool:
+    return isinstance(value, dict) and bool(value) and \
+        all(not isinstance(item, (list, dict)) for item in value.values())
+
+
+def _detail_tables(title: str, mapping: dict, top: bool = True) -> list[str]:
+    """Every list of records and every flat record in a report, as tables, depth first.
+
+    The per-layer ``layers`` rows and the ``config`` (inputs, not results) are left out at the top.
+    """
+    lines = []
+    for key, value in mapping.items():
+        if top and key in ("layers", "config"):
+            continue
+        heading = f"{title}: {key.replace('_', ' ')}"
+        if _is_table(value):
+            columns = list(dict.fromkeys(name for item in value for name in item))
+            lines += ["", f"## {heading}", ""] + _table(value, [(name, name) for name in columns])
+        elif _is_record(value) and not top or (_is_record(value) and key != "config"):
+            lines += ["", f"## {heading}", ""] + _table([value], [(name, name) for name in value])
+        elif isinstance(value, dict):
+            lines += _detail_tables(heading, value, top=False)
     return lines
 
 
@@ -119,16 +174,7 @@ def render_markdown(results: dict) -> str:
         lines += ["**Quick smoke run: not the documented figures.**", ""]
     lines += _table(results["runs"], COLUMNS)
     for row in results["runs"]:
-        for key, value in row.items():
-            if isinstance(value, list) and value and all(isinstance(item, dict) for item in value) \
-                    and key != "layers":
-                columns = [(name, name) for name in value[0]]
-                lines += ["", f"## {row['run']}: {key.replace('_', ' ')}", ""]
-                lines += _table(value, columns)
-            elif isinstance(value, dict) and key not in ("config",) and value and \
-                    all(not isinstance(item, (list, dict)) for item in value.values()):
-                lines += ["", f"## {row['run']}: {key.replace('_', ' ')}", ""]
-                lines += _table([value], [(name, name) for name in value])
+        lines += _detail_tables(row["run"], row)
     return "\n".join(lines) + "\n"
 
 
@@ -140,15 +186,22 @@ def main(argv=None) -> int:
                                        "none with --quick)")
     parser.add_argument("--markdown", help="where to write the table (default: docs/results.md; "
                                            "none with --quick)")
+    parser.add_argument("--update", metavar="JSON",
+                        help="rerun only the --only methods and replace their rows in this earlier "
+                             "results JSON (e.g. bench/results.json); the merged results are "
+                             "printed and written")
     args = parser.parse_args(argv)
     import torch
 
     torch.set_num_threads(1)
     results = run_all(quick=args.quick, only=args.only)
-    text = json.dumps(results, indent=1, sort_keys=True)
+    if args.update:
+        results = merge_results(json.loads(Path(args.update).read_text()), results)
+    text = json.dumps(results, indent=1)  # key order kept: it is the tables' column order
     print(text)
-    json_path = args.json or (None if args.quick or args.only else ROOT / "bench" / "results.json")
-    markdown_path = args.markdown or (None if args.quick or args.only else ROOT / "docs" / "results.md")
+    partial = args.quick or (args.only and not args.update)
+    json_path = args.json or (None if partial else ROOT / "bench" / "results.json")
+    markdown_path = args.markdown or (None if partial else ROOT / "docs" / "results.md")
     if json_path:
         Path(json_path).write_text(text + "\n")
     if markdown_path:

@@ -35,6 +35,7 @@ from .convnet import (GlobalSumPool, QuantConvIF, QuantLinearIF, SpikingBlock, S
 from .data import DIGITS_INPUT_BITS, Split, load_digits_split
 from .methods import MethodResult, accuracy, method_report
 from .model import MAX_WEIGHT_BITS
+from .train import fit_epochs
 
 MAX_TIMESTEPS = 8
 # Loss shape, from a small sweep on digits at T = 1 (positive weight 1, 3, 5, 9; gain 2, 4, 8):
@@ -220,39 +221,12 @@ def calibrate_thresholds(model: SpikingConvNet, x: np.ndarray, hidden_rate: floa
 def fit(model: SpikingConvNet, x: np.ndarray, y: np.ndarray, epochs: int, lr: float,
         batch_size: int, generator: torch.Generator, progress: bool, desc: str) -> float:
     """Adam (cosine decay) on :func:`margin_loss`; returns the seconds spent."""
-    start = time.perf_counter()
-    if epochs == 0:
-        return 0.0
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
-    xt, yt = torch.from_numpy(np.asarray(x)).float(), torch.from_numpy(np.asarray(y))
-    bar = None
-    if progress:
-        from tqdm import tqdm
+    def batch_loss(net, xb, yb):
+        counts, margins = net(xb, margins=True)
+        return margin_loss(counts, margins, yb)
 
-        # disable=None: a bar on a terminal, nothing in CI logs.
-        bar = tqdm(total=epochs, desc=desc, unit="epoch", disable=None, leave=False)
-    try:
-        for _ in range(epochs):
-            model.train()
-            order = torch.randperm(len(xt), generator=generator)  # deterministic data order
-            total = 0.0
-            for begin in range(0, len(xt), batch_size):
-                batch = order[begin:begin + batch_size]
-                counts, margins = model(xt[batch], margins=True)
-                loss = margin_loss(counts, margins, yt[batch])
-                optimizer.zero_grad()
-                loss.backward()
-                optimizer.step()
-                total += loss.item() * len(batch)
-            schedule.step()
-            if bar is not None:
-                bar.set_postfix(loss=f"{total / len(xt):.3f}")
-                bar.update(1)
-    finally:
-        if bar is not None:
-            bar.close()
-    return time.perf_counter() - start
+    return fit_epochs(model, batch_loss, x, y, epochs=epochs, lr=lr, batch_size=batch_size,
+                      generator=generator, progress=progress, desc=desc, leave=False)
 
 
 def score(model: SpikingConvNet, x: np.ndarray, y: np.ndarray) -> tuple[float, float]:

@@ -42,7 +42,7 @@ from spikeforge.netspec import (MAX_STATE_BITS, NONE_NEURON, InputSpec, LayerSpe
                                 NeuronSpec)
 
 from .export import smallest_state_bits
-from .model import BinaryWeight, check_weight_bits, int_weight, round_ste
+from .model import BinaryWeight, UnitQuantized, check_weight_bits, int_weight
 
 SUPPORTED_MODULES = ("QuantConvIF", "QuantLinearIF", "GlobalSumPool", "SumPool", "Flatten")
 """Module types :func:`export_convnet` maps to NetSpec layers (in :attr:`SpikingConvNet.features`)."""
@@ -55,7 +55,7 @@ def power_of_two_near(value: float) -> float:
     return 2.0 ** round(math.log2(value))
 
 
-class SpikingBlock(nn.Module):
+class SpikingBlock(UnitQuantized, nn.Module):
     """A quantized synaptic operator followed by IF neurons; base of the conv and linear blocks.
 
     Subclasses set ``self.op`` (a Brevitas layer without bias) and implement :meth:`synapse`.
@@ -87,41 +87,6 @@ class SpikingBlock(nn.Module):
             nn.init.uniform_(self.op.weight, -unit, unit)
         self.bias = nn.Parameter(torch.zeros(n_out))
         self.threshold = nn.Parameter(torch.tensor(float(threshold)))
-
-    def unit(self) -> torch.Tensor:
-        """The layer's integer unit: its weight scale (a power of two)."""
-        return self.op.quant_weight().scale.detach().reshape(())
-
-    def quantized(self):
-        """Weights, bias and threshold as the forward pass uses them (integers times the unit)."""
-        unit = self.unit()
-        weight = self.op.quant_weight().value
-        bias = round_ste(self.bias / unit) * unit
-        threshold = torch.clamp(round_ste(self.threshold / unit), min=1.0) * unit
-        return weight, bias, threshold
-
-    def integers(self) -> dict:
-        """The layer as integers in its unit (exact; used by the export).
-
-        Returns
-        -------
-        dict
-            ``weights``, ``bias`` (int64 tensors), ``threshold`` (int >= 1), ``unit`` (float).
-
-        Raises
-        ------
-        ValueError
-            If a quantity is not a whole number of units (cannot happen with these quantizers).
-        """
-        with torch.no_grad():
-            unit = self.unit()
-            weight, bias, threshold = self.quantized()
-            for name, tensor in (("weights", weight), ("bias", bias), ("threshold", threshold)):
-                if not torch.equal(torch.round(tensor / unit) * unit, tensor):
-                    raise ValueError(f"layer {name} is not a whole number of units {float(unit)}")
-            as_int = lambda t: torch.round(t / unit).to(torch.int64)  # exact: t is k * unit
-            return {"weights": as_int(weight), "bias": as_int(bias),
-                    "threshold": int(as_int(threshold)), "unit": float(unit)}
 
     def synapse(self, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError

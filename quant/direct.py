@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import math
 import numbers
-import time
 from dataclasses import asdict, dataclass, replace
 
 import numpy as np

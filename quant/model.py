@@ -58,38 +58,21 @@ def round_ste(x: torch.Tensor) -> torch.Tensor:
     return x + (torch.round(x) - x).detach()
 
 
-class QuantIFLayer(nn.Module):
-    """A quantized linear layer followed by IF neurons (reset by subtraction, ``V >= θ``).
+class UnitQuantized:
+    """Unit, quantized values and exact integers of a layer computing in one power-of-two unit.
 
-    Parameters
-    ----------
-    n_in, n_out : int
-        Fan-in and neurons.
-    weight_bits : int
-        1 for binary ±1 weights, 2..8 for int-k.
-    threshold : float
-        Initial threshold in the layer's float units.
+    The layer has ``op`` (a Brevitas QuantLinear/QuantConv2d without bias, whose weight scale is the
+    unit), and float parameters ``bias`` and ``threshold`` rounded to whole units on the fly.
     """
 
-    def __init__(self, n_in: int, n_out: int, weight_bits: int, threshold: float):
-        super().__init__()
-        check_weight_bits(weight_bits)
-        self.weight_bits = weight_bits
-        quant = BinaryWeight if weight_bits == 1 else int_weight(weight_bits)
-        self.linear = QuantLinear(n_in, n_out, bias=False, weight_quant=quant)
-        if weight_bits == 1:
-            nn.init.uniform_(self.linear.weight, -1.0, 1.0)
-        self.bias = nn.Parameter(torch.zeros(n_out))
-        self.threshold = nn.Parameter(torch.tensor(float(threshold)))
-
     def unit(self) -> torch.Tensor:
-        """The layer's integer unit: its weight scale (1 for binary, 2**e otherwise)."""
-        return self.linear.quant_weight().scale.detach().reshape(())
+        """The layer's integer unit: its weight scale (a power of two; 1 for binary layers)."""
+        return self.op.quant_weight().scale.detach().reshape(())
 
     def quantized(self):
         """Weights, bias and threshold as used by the forward pass (integers times the unit)."""
         unit = self.unit()
-        weight = self.linear.quant_weight().value
+        weight = self.op.quant_weight().value
         bias = round_ste(self.bias / unit) * unit
         threshold = torch.clamp(round_ste(self.threshold / unit), min=1.0) * unit
         return weight, bias, threshold
@@ -117,6 +100,36 @@ class QuantIFLayer(nn.Module):
                     raise ValueError(f"layer {name} is not a whole number of units {float(unit)}")
             return {"weights": as_int(weight), "bias": as_int(bias),
                     "threshold": int(as_int(threshold)), "unit": float(unit)}
+
+
+class QuantIFLayer(UnitQuantized, nn.Module):
+    """A quantized linear layer followed by IF neurons (reset by subtraction, ``V >= θ``).
+
+    Parameters
+    ----------
+    n_in, n_out : int
+        Fan-in and neurons.
+    weight_bits : int
+        1 for binary ±1 weights, 2..8 for int-k.
+    threshold : float
+        Initial threshold in the layer's float units.
+    """
+
+    def __init__(self, n_in: int, n_out: int, weight_bits: int, threshold: float):
+        super().__init__()
+        check_weight_bits(weight_bits)
+        self.weight_bits = weight_bits
+        quant = BinaryWeight if weight_bits == 1 else int_weight(weight_bits)
+        self.linear = QuantLinear(n_in, n_out, bias=False, weight_quant=quant)
+        if weight_bits == 1:
+            nn.init.uniform_(self.linear.weight, -1.0, 1.0)
+        self.bias = nn.Parameter(torch.zeros(n_out))
+        self.threshold = nn.Parameter(torch.tensor(float(threshold)))
+
+    @property
+    def op(self):
+        """The Brevitas layer (the unit is its weight scale)."""
+        return self.linear
 
 
 class SpikingMLP(nn.Module):

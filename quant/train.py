@@ -240,26 +240,59 @@ def train_qat(config: TrainConfig | None = None, data: Split | None = None, prog
 def _fit(model: SpikingMLP, config: TrainConfig, x_train: np.ndarray, y_train: np.ndarray,
          generator: torch.Generator, progress: bool) -> float:
     """Adam on the cross-entropy of the spike counts; returns the seconds spent."""
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
-    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.epochs)
     loss_fn = nn.CrossEntropyLoss()
-    xt = torch.from_numpy(x_train).float()
-    yt = torch.from_numpy(y_train)
+    return fit_epochs(model, lambda m, xb, yb: loss_fn(m(xb), yb), x_train, y_train,
+                      epochs=config.epochs, lr=config.lr, batch_size=config.batch_size,
+                      generator=generator, progress=progress)
+
+
+def fit_epochs(model: nn.Module, batch_loss, x: np.ndarray, y: np.ndarray, *, epochs: int,
+               lr: float, batch_size: int, generator: torch.Generator, progress: bool,
+               desc: str = "train", leave: bool = True) -> float:
+    """The training loop every method shares: Adam with cosine decay, deterministic batch order.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Trained in place (``model.train()`` each epoch).
+    batch_loss : callable
+        ``batch_loss(model, x_batch, y_batch) -> loss`` (a scalar tensor).
+    x, y : numpy.ndarray
+        Inputs (converted to float32) and integer labels.
+    epochs, lr, batch_size : int, float, int
+        The schedule; ``epochs == 0`` trains nothing.
+    generator : torch.Generator
+        Seeds the batch order, so a seed gives the same weights.
+    progress : bool
+        A tqdm bar per epoch on a terminal (none in CI logs).
+    desc, leave : str, bool
+        The bar's label, and whether it stays on screen when done.
+
+    Returns
+    -------
+    float
+        Seconds spent.
+    """
     start = time.perf_counter()
+    if epochs == 0:
+        return 0.0
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
+    xt, yt = torch.from_numpy(np.asarray(x)).float(), torch.from_numpy(np.asarray(y))
     bar = None
     if progress:
         from tqdm import tqdm
 
         # disable=None: a bar on a terminal, nothing in CI logs (training takes seconds).
-        bar = tqdm(total=config.epochs, desc="train", unit="epoch", disable=None)
+        bar = tqdm(total=epochs, desc=desc, unit="epoch", disable=None, leave=leave)
     try:
-        for _ in range(config.epochs):
+        for _ in range(epochs):
             model.train()
             order = torch.randperm(len(xt), generator=generator)  # deterministic data order
             total = 0.0
-            for begin in range(0, len(xt), config.batch_size):
-                batch = order[begin:begin + config.batch_size]
-                loss = loss_fn(model(xt[batch]), yt[batch])
+            for begin in range(0, len(xt), batch_size):
+                batch = order[begin:begin + batch_size]
+                loss = batch_loss(model, xt[batch], yt[batch])
                 optimizer.zero_grad()
                 loss.backward()
                 optimizer.step()
