@@ -238,6 +238,28 @@ def cmd_estimate(args) -> int:
     return 0
 
 
+def cmd_power(args) -> int:
+    from .flow import stage
+    from .power import power_stage
+
+    out = _out(args)
+    with stage(f"simulate {args.images} images on Icarus with a VCD dump, count toggles"):
+        report = power_stage(Path(args.netspec), out, images=args.images, family=args.family,
+                             mhz=args.mhz, lanes=args.lanes, seed=args.seed)
+    energy, power, activity = report["energy_nj_per_image"], report["power_mw"], report["activity"]
+    _print_mapping(f"dynamic power, {args.family} (MODEL from MEASURED switching activity)", {
+        "images (bit-exact)": f"{report['images']} ({report.get('bit_exact')})",
+        "cycles per image": activity["cycles_per_image"],
+        "FF toggle rate": activity["ff"]["toggle_rate"],
+        "logic toggle rate": activity["logic"]["toggle_rate"],
+        **{f"energy {key} (nJ/image)": energy[key]
+           for key in ("ff", "logic", "memory", "clock", "total")},
+        f"power at {report['clock_mhz']:g} MHz (mW)": power["total"],
+    })
+    print(f"report written to {out / 'power_report.json'}")
+    return 0
+
+
 def cmd_doctor(args) -> int:
     from .toolchain import doctor
 
@@ -363,6 +385,18 @@ def build_parser() -> argparse.ArgumentParser:
     add_lanes(p)
     p.add_argument("--family", default="ice40", choices=["ice40", "ecp5", "gowin"],
                    help="device family (default: ice40)")
+
+    p = add("power", cmd_power, "dynamic power from the switching activity of an Icarus "
+                                "co-simulation (a model driven by measured toggles)")
+    p.add_argument("netspec")
+    add_out(p)
+    add_lanes(p)
+    p.add_argument("--images", type=int, default=3, help="held-out images to simulate (default 3)")
+    p.add_argument("--family", default="ice40",
+                   help="device family whose coefficients apply: ice40 or ecp5 (default: ice40)")
+    p.add_argument("--mhz", type=float, help="clock frequency for the power figure "
+                                             "(default: 12 for ice40, 25 for ecp5)")
+    p.add_argument("--seed", type=int, default=0)
 
     add("boards", cmd_boards, "list the boards, their devices and resources")
     add("doctor", cmd_doctor, "list each tool of the chain, its version, and how to install it")

@@ -8,7 +8,7 @@ from spikeforge import toolchain
 from spikeforge.cli import build_parser, main
 from spikeforge.synthetic import random_netspec
 
-COMMANDS = ["train", "golden", "compile", "sim", "build", "run", "report", "demo", "boards",
+COMMANDS = ["train", "golden", "compile", "sim", "build", "run", "report", "demo", "boards", "power",
             "doctor", "estimate"]
 
 
