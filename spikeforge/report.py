@@ -17,7 +17,7 @@ from .artefacts import write_bytes_atomic, write_text_atomic
 from .errors import SpikeforgeError
 
 ARTEFACTS = ("train_report", "golden_report", "energy_report", "design", "cosim_report", "build_report",
-             "estimate_report")
+             "estimate_report", "power_report")
 
 
 def load_artefacts(out: Path) -> dict:
@@ -178,7 +178,7 @@ def build_report(out: str | Path) -> dict:
     train, golden = found.get("train_report"), found.get("golden_report")
     energy, design = found.get("energy_report"), found.get("design")
     cosim, build = found.get("cosim_report"), found.get("build_report")
-    estimate = found.get("estimate_report")
+    estimate, power = found.get("estimate_report"), found.get("power_report")
     curves = accuracy_curves(train) if train else {}
 
     rows: list[tuple[str, str, str]] = []
@@ -208,6 +208,15 @@ def build_report(out: str | Path) -> dict:
         rows.append(("energy per inference", f"SNN {energy['snn_pj']['total'] / 1000:.1f} nJ, "
                      f"ANN fp32 {energy['ann_pj']['fp32']['total'] / 1000:.1f} nJ",
                      "MODEL: 45 nm per-operation table (Horowitz, ISSCC 2014)"))
+
+    if power:
+        energy_nj = power["energy_nj_per_image"]
+        rows.append(("dynamic energy per image (FPGA)",
+                     f"{energy_nj['total']:,.0f} nJ ({power['power_mw']['total']:.2f} mW at "
+                     f"{power['clock_mhz']:g} MHz, {power['family']})",
+                     f"MODEL from MEASURED switching activity ({power['images']} images, Icarus "
+                     "VCD): per-toggle, per-memory-bit and per-cycle coefficients of "
+                     "docs/energy.md"))
 
     plots = {}
     if build:

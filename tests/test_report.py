@@ -25,7 +25,7 @@ def test_report_has_figures_with_their_sources(run_folder):
     assert "| golden integer accuracy |" in markdown and "measured on 360 held-out images" in markdown
     assert "MODEL: 45 nm per-operation table" in markdown
     assert ("Not in this folder, so not reported: train_report.json, cosim_report.json, "
-            "build_report.json, estimate_report.json") in markdown
+            "build_report.json, estimate_report.json, power_report.json") in markdown
     assert "Accuracy against T is not known for this run" in markdown
     page = (run_folder / "report.html").read_text()
     assert page.count("data:image/png;base64,") == 3  # memory, firing rates, energy
@@ -52,11 +52,14 @@ def test_report_plots_accuracy_against_t_and_estimated_resources_per_layer(run_f
                  "bistable": [{"timesteps": 12, "golden_accuracy": 0.96}]}}}
     (out / "train_report.json").write_text(json.dumps(train))
     assert main(["estimate", str(out / "netspec.npz"), "--out", str(out)]) == 0
+    assert main(["power", str(out / "netspec.npz"), "--out", str(out), "--images", "1"]) == 0
     paths = build_report(out)
     markdown = (out / "report.md").read_text()
     assert "## Accuracy against T (golden model, measured)" in markdown
     assert "## Resources per layer (estimate, model)" in markdown
     assert "| resources (estimate) |" in markdown and "MODEL: spikeforge estimate, ice40" in markdown
     assert "Accuracy against T is not known" not in markdown
+    assert "| dynamic energy per image (FPGA) |" in markdown
+    assert "MODEL from MEASURED switching activity (1 images, Icarus VCD)" in markdown
     assert (out / "report.html").read_text().count("data:image/png;base64,") == 5
     assert len(paths["plots"]) == 5
