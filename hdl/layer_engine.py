@@ -230,7 +230,7 @@ class LayerEngine(wiring.Component):
         phase_step = Signal(range(max(neuron.phase, 2)))
         # ... and is idle (no input, no bias, no spike) in its first `stage` phases, before
         # anything can reach it: a saturating count of the phases seen.
-        phases_seen = Signal(range(self.stage + 1))
+        phases_seen = Signal(range(max(self.stage + 1, 2)))  # never 0 bits wide: [-1:0] in Verilog
         waiting = Signal()
         m.d.comb += waiting.eq(phases_seen < self.stage)
         quiet = fire_phase | waiting  # no input and no bias in this phase
