@@ -232,7 +232,8 @@ class LayerEngine(wiring.Component):
         # anything can reach it: a saturating count of the phases seen.
         phases_seen = Signal(range(max(self.stage + 1, 2)))  # never 0 bits wide: [-1:0] in Verilog
         waiting = Signal()
-        m.d.comb += waiting.eq(phases_seen < self.stage)
+        if self.stage:  # the first stage never waits (and `< 0` would be a constant comparison)
+            m.d.comb += waiting.eq(phases_seen < self.stage)
         quiet = fire_phase | waiting  # no input and no bias in this phase
 
         # ---- emitter: one spike event per set bit of the mask, lowest lane first --------------

@@ -35,6 +35,8 @@ CASES = {
     "lif-rate": (lambda: kind_netspec(3, "lif", "rate"), [4, 5]),
     "mtlif-hybrid": (lambda: kind_netspec(4, "mtlif", "hybrid"), [3, 5]),
     "adaptive-hybrid": (lambda: kind_netspec(3, "adaptive", "hybrid"), [4, 5]),
+    # Layer 0 never waits for input and layer 1 does: the idle-phase logic must lint clean both ways.
+    "bistable-latency": (lambda: kind_netspec(3, "bistable", "latency"), [4, 5]),
 }
 
 
