@@ -1,0 +1,70 @@
+"""bench/mnist_shaped.py builds the 784-256-10 network of issue 6: shape, binary hidden weights,
+rate encoding, and a golden input activity of 20 % ± 2 % (no synthesis, no simulator)."""
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _bench():
+    spec = importlib.util.spec_from_file_location("mnist_shaped", ROOT / "bench" / "mnist_shaped.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def bench():
+    return _bench()
+
+
+@pytest.fixture(scope="module")
+def spec(bench):
+    return bench.mnist_shaped_netspec()
+
+
+def test_shape_is_784_256_10(spec):
+    assert spec.input.size == 784
+    assert [(layer.n_in, layer.n_out) for layer in spec.layers] == [(784, 256), (256, 10)]
+    assert all(layer.kind == "linear" and layer.neuron.kind == "if" for layer in spec.layers)
+    assert spec.timesteps == 8
+
+
+def test_hidden_weights_are_binary_with_a_scale_and_output_weights_int4(spec):
+    hidden, output = spec.layers
+    assert hidden.weight_bits == 1 and hidden.scale == 2
+    assert set(np.unique(hidden.weights).tolist()) == {-1, 1}
+    assert output.weight_bits == 4 and output.scale == 1
+    assert output.weights.min() >= -8 and output.weights.max() <= 7
+
+
+def test_rate_encoding(spec):
+    assert spec.input.encoding == "rate"
+    assert spec.input.bits == 8 and spec.input.value_max == 255
+    assert 1 <= spec.input.rate_seed <= 0xFFFF
+
+
+def test_netspec_is_seeded_and_digest_stable(bench, spec):
+    again = bench.mnist_shaped_netspec()
+    assert bench.netspec_digest(again) == bench.netspec_digest(spec)
+    assert bench.netspec_digest(bench.mnist_shaped_netspec(seed=7)) != bench.netspec_digest(spec)
+
+
+def test_golden_input_activity_is_20_percent(bench, spec):
+    images = bench.random_images(4, seed=1)
+    activity = bench.input_activity(spec, images)
+    assert activity.shape == (4,)
+    assert np.all(np.abs(activity - 0.20) <= 0.02), activity
+    assert abs(activity.mean() - 0.20) <= 0.01
+
+
+def test_golden_hidden_layer_fires_at_a_realistic_rate(spec, bench):
+    from spikeforge.golden import run
+
+    result = run(spec, bench.random_images(4, seed=1))
+    rates = np.asarray(result.firing_rates).mean(axis=1)
+    assert 0.02 <= rates[0] <= 0.4 and 0.02 <= rates[1] <= 0.6, rates
