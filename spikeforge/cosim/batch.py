@@ -33,7 +33,7 @@ import cocotb
 from cocotb.clock import Clock
 from cocotb.triggers import RisingEdge, with_timeout
 
-from spikeforge.errors import MismatchError, SpikeforgeError, ToolchainError
+from spikeforge.errors import SpikeforgeError, ToolchainError
 
 WRAPPER_TOP = "spikeforge_batch"
 TESTBENCH_MODULE = "spikeforge.cosim.batch"
@@ -289,7 +289,7 @@ def run_batch(design: BatchDesign, simulator: str = "verilator", work_dir: str |
     """
     from spikeforge import toolchain
 
-    from .runner import VERILATOR_WAIVERS, require_simulator
+    from .runner import VERILATOR_WAIVERS, raise_mismatches, read_verdict, require_simulator
 
     require_simulator(simulator)
     toolchain.activate()
@@ -331,21 +331,13 @@ def run_batch(design: BatchDesign, simulator: str = "verilator", work_dir: str |
     except SystemExit:
         pass  # under pytest the runner exits on a failed test; the verdict is read below
     result.run_seconds = time.perf_counter() - start
-    if not results_path.exists():
-        raise ToolchainError("batch co-simulation ended without a verdict",
-                             f"{simulator} run in {work_dir}", "results.json written by the testbench",
-                             "no file", hint=f"see {log_path}")
-    verdict = json.loads(results_path.read_text())
+    verdict = read_verdict(results_path, f"{simulator} run in {work_dir}", log_path)
     result.networks, result.mismatches = verdict["networks"], verdict["mismatches"]
     if len(result.networks) != len(design.networks):
         result.mismatches.append(f"{len(result.networks)} of {len(design.networks)} networks reported")
-    if raise_on_mismatch and result.mismatches:
-        shown = "\n  ".join(result.mismatches[:10])
-        more = len(result.mismatches) - 10
-        raise MismatchError("RTL differs from the golden model", f"{simulator} batch co-simulation",
-                            "identical integers", f"{len(result.mismatches)} mismatches:\n  {shown}"
-                            + (f"\n  ... and {more} more" if more > 0 else ""),
-                            hint=f"files: {design.directory}; log: {log_path}")
+    if raise_on_mismatch:
+        raise_mismatches(result.mismatches, f"{simulator} batch co-simulation",
+                         f"files: {design.directory}; log: {log_path}")
     return result
 
 

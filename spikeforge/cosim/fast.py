@@ -42,7 +42,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from spikeforge.errors import MismatchError, SpikeforgeError, ToolchainError
+from spikeforge.errors import SpikeforgeError, ToolchainError
 
 WRAPPER = "spikeforge_stim"
 TESTBENCH_TOP = "spikeforge_stim_tb"
@@ -563,7 +563,7 @@ def run_fast_cosim(netspec_path: str | Path, verilog_path: str | Path, images, w
 
     from spikeforge import netspec as netspec_io, toolchain
 
-    from .runner import CosimResult, require_simulator
+    from .runner import CosimResult, raise_mismatches, read_verdict, require_simulator
 
     require_simulator(simulator)
     toolchain.activate()
@@ -647,17 +647,8 @@ def run_fast_cosim(netspec_path: str | Path, verilog_path: str | Path, images, w
     result.run_seconds = time.perf_counter() - start
     result.golden_seconds = golden_seconds
     result.log = str(log_path)
-    if not verdict_path.exists():
-        raise ToolchainError("co-simulation ended without a verdict", f"{simulator} run in {work_dir}",
-                             "results.json written by the testbench", "no file",
-                             hint=f"see {log_path}")
-    verdict = json.loads(verdict_path.read_text())
+    verdict = read_verdict(verdict_path, f"{simulator} run in {work_dir}", log_path)
     result.images, result.mismatches = verdict["images"], verdict["mismatches"]
-    if raise_on_mismatch and result.mismatches:
-        shown = "\n  ".join(result.mismatches[:10])
-        more = len(result.mismatches) - 10
-        raise MismatchError("RTL differs from the golden model", f"{simulator} co-simulation",
-                            "identical integers", f"{len(result.mismatches)} mismatches:\n  {shown}"
-                            + (f"\n  ... and {more} more" if more > 0 else ""),
-                            hint=f"log: {log_path}")
+    if raise_on_mismatch:
+        raise_mismatches(result.mismatches, f"{simulator} co-simulation", f"log: {log_path}")
     return result

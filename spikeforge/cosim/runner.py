@@ -145,17 +145,28 @@ def run_cosim(netspec_path: str | Path, verilog_path: str | Path, images, work_d
         pass  # under pytest the runner exits on a failed test; the verdict is read below
     result.run_seconds = time.perf_counter() - start
     result.log = str(log_path)
-    if not results_path.exists():
-        raise ToolchainError("co-simulation ended without a verdict", f"{simulator} run in {work_dir}",
+    verdict = read_verdict(results_path, f"{simulator} run in {work_dir}", log_path)
+    result.images, result.mismatches = verdict["images"], verdict["mismatches"]
+    if raise_on_mismatch:
+        raise_mismatches(result.mismatches, f"{simulator} co-simulation", f"log: {log_path}")
+    return result
+
+
+def read_verdict(results_path: Path, where: str, log_path: Path) -> dict:
+    """The JSON verdict a cocotb testbench wrote, or a ToolchainError if it wrote none."""
+    if not Path(results_path).exists():
+        raise ToolchainError("co-simulation ended without a verdict", where,
                              "results.json written by the testbench", "no file",
                              hint=f"see {log_path}")
-    verdict = json.loads(results_path.read_text())
-    result.images, result.mismatches = verdict["images"], verdict["mismatches"]
-    if raise_on_mismatch and result.mismatches:
-        shown = "\n  ".join(result.mismatches[:10])
-        more = len(result.mismatches) - 10
-        raise MismatchError("RTL differs from the golden model", f"{simulator} co-simulation",
-                            "identical integers", f"{len(result.mismatches)} mismatches:\n  {shown}"
-                            + (f"\n  ... and {more} more" if more > 0 else ""),
-                            hint=f"log: {log_path}")
-    return result
+    return json.loads(Path(results_path).read_text())
+
+
+def raise_mismatches(mismatches: list, where: str, hint: str) -> None:
+    """Raise a MismatchError listing the first ten mismatch lines, if there are any."""
+    if not mismatches:
+        return
+    shown = "\n  ".join(mismatches[:10])
+    more = len(mismatches) - 10
+    raise MismatchError("RTL differs from the golden model", where, "identical integers",
+                        f"{len(mismatches)} mismatches:\n  {shown}"
+                        + (f"\n  ... and {more} more" if more > 0 else ""), hint=hint)
