@@ -35,7 +35,7 @@ from .convnet import (GlobalSumPool, QuantConvIF, QuantLinearIF, SpikingBlock, S
 from .data import DIGITS_INPUT_BITS, Split, load_digits_split
 from .methods import MethodResult, accuracy, method_report
 from .model import MAX_WEIGHT_BITS
-from .train import fit_epochs
+from .train import fit_epochs, seeded_training
 
 MAX_TIMESTEPS = 8
 # Loss shape, from a small sweep on digits at T = 1 (positive weight 1, 3, 5, 9; gain 2, 4, 8):
@@ -435,12 +435,8 @@ def train_albsnn(config: AlbsnnConfig | None = None, data: Split | None = None,
     if len(shape) != 3:
         raise ValueError(f"data: expected images of shape (channels, height, width) for a conv net, "
                          f"found shape {shape}")
-    previous_threads = torch.get_num_threads()
-    torch.set_num_threads(config.threads)
     start = time.perf_counter()
-    try:
-        torch.manual_seed(config.seed)
-        generator = torch.Generator().manual_seed(config.seed)
+    with seeded_training(config.seed, config.threads) as generator:
         x_train, y_train = data.x_train, data.y_train
         if config.train_subset:
             x_train, y_train = x_train[:config.train_subset], y_train[:config.train_subset]
@@ -485,8 +481,6 @@ def train_albsnn(config: AlbsnnConfig | None = None, data: Split | None = None,
                         "loss": _round(final_val_loss)},
             accuracy_drop_points=round(100.0 * (baseline_test - accuracy(quantized_counts,
                                                                          data.y_test)), 2))
-    finally:
-        torch.set_num_threads(previous_threads)
     return MethodResult(method="albsnn", netspec=spec, report=report, model=final)
 
 

@@ -1063,16 +1063,12 @@ def train_convert(config: ConvertConfig | None = None, data: Split | None = None
     ValueError
         An invalid config field, or a ResNet on inputs that are not square images.
     """
-    from .train import _fit  # the QAT trainer's loop: Adam, cosine decay, seeded batch order
+    from .train import _fit, seeded_training  # the QAT loop (Adam, cosine decay) and seeding
 
     config = (config or ConvertConfig()).validate()
     data = data or load_digits_split(seed=config.seed)
     timesteps = config.resolved_timesteps()
-    previous_threads = torch.get_num_threads()
-    torch.set_num_threads(config.threads)
-    try:
-        torch.manual_seed(config.seed)
-        generator = torch.Generator().manual_seed(config.seed)
+    with seeded_training(config.seed, config.threads) as generator:
         x_train, y_train = data.x_train, data.y_train
         if config.train_subset:
             x_train, y_train = x_train[:config.train_subset], y_train[:config.train_subset]
@@ -1126,8 +1122,6 @@ def train_convert(config: ConvertConfig | None = None, data: Split | None = None
                                               round_half=config.round_half,
                                               calibration=calibration)
         convert_seconds = time.perf_counter() - start
-    finally:
-        torch.set_num_threads(previous_threads)
 
     spec = conversion.netspec
     claim = {}

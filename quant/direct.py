@@ -565,15 +565,10 @@ def _train_loss(model: DirectSNN, x: np.ndarray, y: np.ndarray) -> float:
 
 def _train_direct(method: str, config, data: Split | None, progress: bool, build) -> MethodResult:
     """Shared body of :func:`train_mtlif` and :func:`train_asnn`."""
-    from .train import _evaluate, _fit  # the QAT loop and the exact evaluation, shared
+    from .train import _evaluate, _fit, seeded_training  # the QAT loop, exact evaluation, seeding
 
     data = data or load_digits_split(seed=config.seed)
-    previous_threads = torch.get_num_threads()
-    torch.set_num_threads(config.threads)
-    try:
-        # Fixed threads and seeds: the same config gives the same weights, bit for bit.
-        torch.manual_seed(config.seed)
-        generator = torch.Generator().manual_seed(config.seed)
+    with seeded_training(config.seed, config.threads) as generator:
         x_train, y_train = data.x_train, data.y_train
         if config.train_subset:
             x_train, y_train = x_train[:config.train_subset], y_train[:config.train_subset]
@@ -600,8 +595,6 @@ def _train_direct(method: str, config, data: Split | None, progress: bool, build
         report["layers"] = [{**row, **_neuron_row(layer.neuron), "unit": unit}
                             for row, layer, unit in zip(report["layers"], spec.layers,
                                                         spec.metadata["units"])]
-    finally:
-        torch.set_num_threads(previous_threads)
     sweeps = sweep_direct(method, replace(config, sweep_timesteps=(), sweep_encodings=()),
                           timesteps=tuple(config.sweep_timesteps),
                           encodings=tuple(config.sweep_encodings), data=data, progress=progress)

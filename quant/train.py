@@ -10,6 +10,7 @@ report says how many images give exactly the same spike counts in both (it must 
 from __future__ import annotations
 
 import copy
+from contextlib import contextmanager
 import numbers
 import time
 from dataclasses import asdict, dataclass, field
@@ -166,11 +167,7 @@ def train_digits(config: TrainConfig | None = None, progress: bool = True, *,
     config = (config or TrainConfig()).validate()
     data = data or load_digits_split(seed=config.seed)
     # Fixed threads and seeds: the same config gives the same weights, bit for bit.
-    previous_threads = torch.get_num_threads()
-    torch.set_num_threads(config.threads)
-    try:
-        torch.manual_seed(config.seed)
-        generator = torch.Generator().manual_seed(config.seed)
+    with seeded_training(config.seed, config.threads) as generator:
         x_train, y_train = data.x_train, data.y_train
         if config.train_subset:
             x_train, y_train = x_train[:config.train_subset], y_train[:config.train_subset]
@@ -191,8 +188,6 @@ def train_digits(config: TrainConfig | None = None, progress: bool = True, *,
             "weight_bits": list(config.weight_bits), "train_images": int(len(x_train)),
             "units": units, **accuracies})
         golden = run(spec, data.x_test)
-    finally:
-        torch.set_num_threads(previous_threads)
     agreement = int((golden.counts == quantized_counts).all(axis=1).sum())
     golden_accuracy = float((golden.predictions == data.y_test).mean())
     spec.metadata.update(golden_accuracy=golden_accuracy, count_agreement=agreement)
@@ -235,6 +230,22 @@ def train_qat(config: TrainConfig | None = None, data: Split | None = None, prog
                            config=result.report["config"], sizes=result.report["sizes"],
                            units=units)
     return MethodResult("qat", result.netspec, report, result.model)
+
+
+@contextmanager
+def seeded_training(seed: int, threads: int):
+    """Fixed seeds and thread count while a method trains: the same config, the same weights.
+
+    Seeds torch's global generator (initial weights) and yields a ``torch.Generator`` for the
+    batch order; ``torch.set_num_threads(threads)`` holds inside and is restored on exit.
+    """
+    previous_threads = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        torch.manual_seed(seed)
+        yield torch.Generator().manual_seed(seed)
+    finally:
+        torch.set_num_threads(previous_threads)
 
 
 def _fit(model: SpikingMLP, config: TrainConfig, x_train: np.ndarray, y_train: np.ndarray,
