@@ -1,20 +1,19 @@
 """The results table in docs/results.md is what bench/quant_methods.py printed, and it says what the
 issue claims: exact exports everywhere, and ALBSNN saving >= 20 % of weight storage for <= 1 point."""
 
-import importlib.util
 import json
+import sys
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_scripts import load_bench  # noqa: E402
 
 
 def _bench():
-    spec = importlib.util.spec_from_file_location("quant_methods", ROOT / "bench" / "quant_methods.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_bench("quant_methods")
 
 
 @pytest.fixture(scope="module")

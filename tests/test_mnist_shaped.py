@@ -1,20 +1,19 @@
 """bench/mnist_shaped.py builds the 784-256-10 network of issue 6: shape, binary hidden weights,
 rate encoding, and a golden input activity of 20 % ± 2 % (no synthesis, no simulator)."""
 
-import importlib.util
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_scripts import load_bench  # noqa: E402
 
 
 def _bench():
-    spec = importlib.util.spec_from_file_location("mnist_shaped", ROOT / "bench" / "mnist_shaped.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_bench("mnist_shaped")
 
 
 @pytest.fixture(scope="module")
