@@ -21,11 +21,16 @@ from spikeforge.cosim.batch import module_ports, run_batch, wrapper_verilog, wri
 from spikeforge.errors import MismatchError
 from spikeforge.golden import run
 from spikeforge.hdl.network import SUPPORTED_ENCODINGS, SUPPORTED_NEURONS
-from spikeforge.synthetic import draw_networks, network_strategy
+from spikeforge.synthetic import draw_networks, network_strategy, networks_digest
 
 SIMULATORS = ["verilator", "icarus"]
 FAST_NETWORKS, FAST_SEED = 20, 20250
 SLOW_BATCHES, SLOW_BATCH_SIZE, SLOW_SEED = 4, 50, 1000  # 200 distinct networks, 4 builds
+# The drawn sets, pinned: every run checks the same networks and images (hypothesis is pinned in
+# pyproject.toml). A change to the strategy or the supported kinds changes them on purpose: then
+# print networks_digest of the new sets and update these, with the image counts.
+FAST_SET = (40, "3c4eeb999784a0fc")    # images, digest of the 20 default networks
+SLOW_SET = (481, "d15ae1b79d18573b")   # images, digest of the 200 slow networks
 
 
 def _networks(count, seed):
@@ -33,9 +38,10 @@ def _networks(count, seed):
     return draw_networks(network_strategy(SUPPORTED_NEURONS, SUPPORTED_ENCODINGS), count, seed)
 
 
-def _report(capsys, tmp_dir, name, results, seconds):
+def _report(capsys, tmp_dir, name, results, seconds, networks):
     """Print the figures (shown even under pytest's capture) and keep them as JSON."""
-    figures = {"test": name, "wall_seconds": round(seconds, 1),
+    digest = networks_digest(networks)
+    figures = {"test": name, "wall_seconds": round(seconds, 1), "set_digest": digest,
                "simulators": {r.simulator: r.summary() for r in results}}
     path = tmp_dir / f"{name}.json"
     path.write_text(json.dumps(figures, indent=1))
@@ -44,7 +50,7 @@ def _report(capsys, tmp_dir, name, results, seconds):
             s = r.summary()
             print(f"\n[{name}] {s['simulator']}: {s['networks']} random networks, {s['images']} "
                   f"images, {s['counts']} spike counts compared, {s['mismatches']} mismatches "
-                  f"(build {s['build_seconds']} s, run {s['run_seconds']} s); {path}")
+                  f"(set {digest}; build {s['build_seconds']} s, run {s['run_seconds']} s); {path}")
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +68,7 @@ def test_random_networks_are_bit_exact(fast_batch, simulator, capsys):
     assert result.passed and len(result.networks) == FAST_NETWORKS
     assert result.images_checked == sum(len(n.images) for n in networks)
     _report(capsys, Path(design.directory), f"random_fast_{simulator}",
-            [result], time.perf_counter() - start)
+            [result], time.perf_counter() - start, networks)
 
 
 def _changed_reference(networks):
@@ -121,6 +127,16 @@ def _slow_networks():
     return _networks(SLOW_BATCHES * SLOW_BATCH_SIZE, SLOW_SEED)
 
 
+@pytest.mark.parametrize("count, seed, pinned", [(FAST_NETWORKS, FAST_SEED, FAST_SET),
+                                                 (SLOW_BATCHES * SLOW_BATCH_SIZE, SLOW_SEED, SLOW_SET)])
+def test_random_sets_are_the_same_every_run(count, seed, pinned):
+    """Each run draws the very networks the pinned digest names (no simulator needed)."""
+    networks = _networks(count, seed)
+    drawn = (sum(len(n.images) for n in networks), networks_digest(networks))
+    assert drawn == pinned, (f"the {count} networks of seed {seed} changed: {drawn[0]} images, "
+                             f"digest {drawn[1]}; pinned {pinned}")
+
+
 def test_slow_networks_cover_every_supported_feature():
     """The slow run's 200 networks cover what the hardware supports (no simulator needed)."""
     networks = _slow_networks()
@@ -157,6 +173,7 @@ def slow_batches(tmp_path_factory):
 @pytest.mark.slow
 @pytest.mark.parametrize("simulator", SIMULATORS)
 def test_200_random_networks_are_bit_exact(slow_batches, simulator, capsys):
+    networks = _slow_networks()
     start = time.perf_counter()
     results = [run_batch(design, simulator) for design in slow_batches]
     assert all(result.passed for result in results)
@@ -165,4 +182,4 @@ def test_200_random_networks_are_bit_exact(slow_batches, simulator, capsys):
                                 run_seconds=sum(r.run_seconds for r in results))
     assert len(total.networks) == SLOW_BATCHES * SLOW_BATCH_SIZE
     _report(capsys, Path(slow_batches[0].directory).parent,
-            f"random_slow_{simulator}", [total], time.perf_counter() - start)
+            f"random_slow_{simulator}", [total], time.perf_counter() - start, networks)
