@@ -67,7 +67,8 @@ def cmd_compile(args) -> int:
 
     out = _out(args)
     with stage("generate Verilog"):
-        design = compile_stage(Path(args.netspec), out, args.lanes, lint=not args.no_lint)
+        design = compile_stage(Path(args.netspec), out, args.lanes, lint=not args.no_lint,
+                               input_draws=args.input_draws)
     console.print(f"Verilog written to {design['verilog']}; description in {out / 'design.json'}")
     lint = design.get("lint")
     if lint is not None:
@@ -82,7 +83,7 @@ def cmd_sim(args) -> int:
     with stage(f"co-simulate {args.images} images on {args.simulator}"):
         report = sim_stage(Path(args.netspec), _out(args), images=args.images,
                            simulator=args.simulator, lanes=args.lanes, seed=args.seed,
-                           verilog=args.verilog, debug=args.debug)
+                           verilog=args.verilog, debug=args.debug, input_draws=args.input_draws)
     console.print(f"{report['images']} images bit-exact against the golden model on "
                   f"{report['simulator']}; mean {report['cycles_mean']:.0f} cycles per image")
     return 0
@@ -93,7 +94,7 @@ def cmd_build(args) -> int:
 
     with stage(f"synthesize, place and route for {args.board}"):
         report = build_stage(Path(args.netspec), _out(args), board=args.board, lanes=args.lanes,
-                             seed=args.seed)
+                             seed=args.seed, input_draws=args.input_draws)
     keys = ("board", "device", "lcs", "ffs", "brams", "dsps", "ios", "fmax_mhz", "target_mhz",
             "timing_met", "bitstream", "seconds")
     _print_mapping("build", {key: report.get(key) for key in keys})
@@ -310,6 +311,11 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--lanes", help="neurons updated in parallel per layer, e.g. 8,10 "
                                        "(default: chosen by the generator)")
 
+    def add_input_draws(p):
+        p.add_argument("--input-draws", type=int, metavar="K",
+                       help="rate encoder: LFSR draws (inputs compared) per cycle, 1..16 and at most "
+                            "the input size; above 1 only for rate-coded inputs (default: 1)")
+
     p = add("train", cmd_train, "train a quantized SNN (QAT, ALBSNN, conversion, MT-LIF, ASNN) "
                                 "and export a NetSpec")
     add_out(p)
@@ -337,12 +343,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("netspec")
     add_out(p)
     add_lanes(p)
+    add_input_draws(p)
     p.add_argument("--no-lint", action="store_true", help="skip verilator --lint-only")
 
     p = add("sim", cmd_sim, "co-simulate test images with cocotb, bit-exact against the golden model")
     p.add_argument("netspec")
     add_out(p)
     add_lanes(p)
+    add_input_draws(p)
     p.add_argument("--images", type=int, default=50, help="held-out images to simulate (default 50)")
     p.add_argument("--simulator", default="verilator", choices=["verilator", "icarus"])
     p.add_argument("--verilog", help="Verilog to check (default: generate it from the NetSpec)")
@@ -355,6 +363,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("netspec")
     add_out(p)
     add_lanes(p)
+    add_input_draws(p)
     p.add_argument("--board", default="icebreaker", help="target board (default: icebreaker)")
     p.add_argument("--seed", type=int, default=1, help="nextpnr placement seed")
 

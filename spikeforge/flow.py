@@ -63,6 +63,31 @@ def parse_lanes(text: str | None, spec) -> list[int] | None:
     return lanes
 
 
+def parse_input_draws(draws, spec) -> int:
+    """``--input-draws K``: the rate encoder's LFSR draws per cycle, checked against the NetSpec.
+
+    1 (the default) keeps the one-draw encoder; above 1 only for rate-coded inputs, at most
+    ``min(16, input size)`` (:func:`spikeforge.hdl.input_buffer.check_draws`).
+    """
+    from .hdl.input_buffer import MAX_DRAWS_PER_CYCLE
+
+    if draws is None:
+        return 1
+    limit = min(MAX_DRAWS_PER_CYCLE, spec.input.size)
+    if isinstance(draws, bool) or not isinstance(draws, int):
+        raise SpikeforgeError("input draws is not an integer", "--input-draws",
+                              f"an integer in 1..{limit}", repr(draws))
+    if not 1 <= draws <= limit:
+        raise SpikeforgeError("input draws out of range", "--input-draws",
+                              f"an integer in 1..{limit} (at most {MAX_DRAWS_PER_CYCLE} and at most "
+                              f"the input size {spec.input.size})", str(draws))
+    if draws > 1 and spec.input.encoding != "rate":
+        raise SpikeforgeError("input draws above 1 needs rate encoding", "--input-draws",
+                              f"1 for encoding {spec.input.encoding!r}", str(draws),
+                              hint="the other encodings replay only nonzero values, one per cycle")
+    return draws
+
+
 # ---- stages ----------------------------------------------------------------------------------
 
 def train_stage(out: Path, method: str = "qat", seed: int = 0, epochs: int | None = None,
@@ -153,20 +178,24 @@ def golden_stage(netspec_path: Path, out: Path, seed: int = 0, data: str | None 
 
 
 def compile_stage(netspec_path: Path, out: Path, lanes: str | None = None, lint: bool = True,
-                  hierarchy: bool = False) -> dict:
+                  hierarchy: bool = False, input_draws: int | None = None) -> dict:
     """Generate the Verilog of the network top, describe it, and lint it.
 
     ``hierarchy`` keeps one Verilog module per stage (for waveforms and ``sim --debug``, whose
     monitors probe inside the layers); the default is one flat, lint-clean module.
+    ``input_draws`` is the rate encoder's LFSR draws per cycle (``--input-draws``, default 1),
+    recorded in ``design.json`` as ``input_draws_per_cycle``.
     """
     from .hdl.verilog import describe, generate_verilog
     from .lint import verilator_lint
 
     spec = netspec_io.load(netspec_path)
     lane_list = parse_lanes(lanes, spec)
-    verilog = generate_verilog(spec, lane_list, hierarchy=hierarchy)  # raises before writing
+    draws = parse_input_draws(input_draws, spec)
+    verilog = generate_verilog(spec, lane_list, hierarchy=hierarchy,
+                               draws_per_cycle=draws)  # raises before writing
     verilog_path = write_text_atomic(out / VERILOG_NAME, verilog)
-    design = describe(spec, lane_list)
+    design = describe(spec, lane_list, draws_per_cycle=draws)
     design["verilog"] = str(verilog_path)
     if lint:
         design["lint"] = verilator_lint(verilog_path).as_dict()
@@ -198,7 +227,7 @@ def held_out_images(count: int, seed: int = 0):
 
 def sim_stage(netspec_path: Path, out: Path, images: int = 50, simulator: str = "verilator",
               lanes: str | None = None, seed: int = 0, verilog: Path | None = None,
-              debug: bool = False) -> dict:
+              debug: bool = False, input_draws: int | None = None) -> dict:
     """Co-simulate held-out images on Verilog of the NetSpec; every count must equal the golden one.
 
     Without ``verilog`` the Verilog is generated afresh from the NetSpec and lanes (as ``compile``
@@ -218,7 +247,7 @@ def sim_stage(netspec_path: Path, out: Path, images: int = 50, simulator: str = 
     spec = netspec_io.load(netspec_path)
     if verilog is None:
         verilog_path = Path(compile_stage(netspec_path, out, lanes, lint=False,
-                                          hierarchy=debug)["verilog"])
+                                          hierarchy=debug, input_draws=input_draws)["verilog"])
     else:
         verilog_path = Path(verilog)
         if not verilog_path.is_file():
@@ -226,7 +255,9 @@ def sim_stage(netspec_path: Path, out: Path, images: int = 50, simulator: str = 
                                   str(verilog_path))
     from .hdl.verilog import describe
 
-    predicted = describe(spec, parse_lanes(lanes, spec)).get("predicted_cycles_max")
+    draws = parse_input_draws(input_draws, spec)
+    predicted = describe(spec, parse_lanes(lanes, spec),
+                         draws_per_cycle=draws).get("predicted_cycles_max")
     budget = int(predicted * 4) if predicted else 2_000_000
     if debug:
         result = run_cosim(netspec_path, verilog_path, x, out / "cosim", simulator=simulator,
@@ -250,14 +281,20 @@ def sim_stage(netspec_path: Path, out: Path, images: int = 50, simulator: str = 
 
 
 def build_stage(netspec_path: Path, out: Path, board: str = "icebreaker", lanes: str | None = None,
-                seed: int = 1) -> dict:
-    """Synthesize, place and route for a board; report resources and Fmax from the tools."""
+                seed: int = 1, input_draws: int | None = None) -> dict:
+    """Synthesize, place and route for a board; report resources and Fmax from the tools.
+
+    ``input_draws`` (``--input-draws``): the rate encoder's LFSR draws per cycle, recorded in
+    ``build_report.json`` as ``input_draws_per_cycle``.
+    """
     from .boards.build import build
     from .hdl.network import NetworkTop
 
     spec = netspec_io.load(netspec_path)
-    network = NetworkTop(spec, parse_lanes(lanes, spec))
+    draws = parse_input_draws(input_draws, spec)
+    network = NetworkTop(spec, parse_lanes(lanes, spec), draws_per_cycle=draws)
     report = build(network, spec, board=board, out_dir=out / "build", seed=seed)
     data = report.as_dict() if hasattr(report, "as_dict") else dict(report)
+    data["input_draws_per_cycle"] = draws
     write_json_atomic(out / "build_report.json", data)
     return data

@@ -97,3 +97,71 @@ def test_boards_lists_devices_and_resources(capsys):
     out = capsys.readouterr().out
     assert "icebreaker" in out and "iCE40UP5K" in out and "5280" in out
     assert "ulx3s-85f" in out and "LFE5U-85F" in out
+
+
+# ---- --input-draws (the rate encoder's LFSR draws per cycle) ----------------------------------
+
+def _rate_netspec(tmp_path):
+    import dataclasses
+
+    from spikeforge.netspec import InputSpec
+
+    spec = random_netspec()
+    spec = dataclasses.replace(spec, input=InputSpec(64, "rate", 5, 16, rate_seed=0xACE1)).validate()
+    return spec.save(tmp_path / "rate.npz")
+
+
+@pytest.mark.parametrize("command", ["compile", "build"])
+@pytest.mark.parametrize("draws, expected", [
+    ("0", "input draws out of range at --input-draws: expected an integer in 1..16 (at most 16 "
+          "and at most the input size 64), found 0"),
+    ("-3", "input draws out of range at --input-draws: expected an integer in 1..16"),
+    ("17", "input draws out of range at --input-draws: expected an integer in 1..16"),
+])
+def test_input_draws_out_of_range(tmp_path, capsys, command, draws, expected):
+    spec_path = _rate_netspec(tmp_path)
+    assert main([command, str(spec_path), "--out", str(tmp_path / "o"), "--input-draws", draws]) == 2
+    assert expected in " ".join(capsys.readouterr().err.split())
+    assert not (tmp_path / "o" / "design.json").exists()
+
+
+def test_input_draws_above_the_input_size(tmp_path, capsys):
+    import dataclasses
+
+    from spikeforge.netspec import InputSpec
+
+    spec = random_netspec(sizes=(6, 8, 3))
+    spec = dataclasses.replace(spec, input=InputSpec(6, "rate", 5, 16, rate_seed=3)).validate()
+    spec_path = spec.save(tmp_path / "small.npz")
+    assert main(["compile", str(spec_path), "--out", str(tmp_path / "o"), "--input-draws", "7"]) == 2
+    assert ("input draws out of range at --input-draws: expected an integer in 1..6 (at most 16 and "
+            "at most the input size 6), found 7") in " ".join(capsys.readouterr().err.split())
+
+
+@pytest.mark.parametrize("command", ["compile", "build"])
+def test_input_draws_need_rate_encoding(tmp_path, capsys, command):
+    spec_path = random_netspec().save(tmp_path / "net.npz")  # direct-coded
+    assert main([command, str(spec_path), "--out", str(tmp_path / "o"), "--input-draws", "2"]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "input draws above 1 needs rate encoding at --input-draws: expected 1 for encoding " \
+           "'direct', found 2" in err
+
+
+def test_input_draws_not_an_integer(tmp_path, capsys):
+    spec_path = _rate_netspec(tmp_path)
+    with pytest.raises(SystemExit):
+        main(["compile", str(spec_path), "--out", str(tmp_path / "o"), "--input-draws", "two"])
+    assert "--input-draws" in capsys.readouterr().err
+
+
+def test_compile_records_input_draws(tmp_path):
+    import json
+
+    spec_path = _rate_netspec(tmp_path)
+    out = tmp_path / "o"
+    assert main(["compile", str(spec_path), "--out", str(out), "--input-draws", "3", "--no-lint"]) == 0
+    design = json.loads((out / "design.json").read_text())
+    assert design["input_draws_per_cycle"] == 3
+    assert {"name": "input_buffer.store", "depth": 22, "width": 15, "bits": 330} in design["memories"]
+    assert main(["compile", str(spec_path), "--out", str(tmp_path / "p"), "--no-lint"]) == 0
+    assert json.loads((tmp_path / "p" / "design.json").read_text())["input_draws_per_cycle"] == 1
