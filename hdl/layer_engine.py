@@ -36,6 +36,8 @@ it only when asked (``NetworkTop(..., debug=True)``).
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
@@ -46,6 +48,7 @@ from spikeforge.netspec import LayerSpec
 
 from .cost import groups
 from .events import event_stream
+from .geometry import Window
 from .select import select
 
 
@@ -77,30 +80,38 @@ def lane_word_bits(layer: LayerSpec, bounds: LayerBounds) -> int:
     return bounds.sum_bits
 
 
-def memory_shapes(layer: LayerSpec, bounds: LayerBounds, lanes: int) -> dict[str, tuple[int, int]]:
+def memory_shapes(layer: LayerSpec, bounds: LayerBounds, lanes: int,
+                  geometry: Window | None = None) -> dict[str, tuple[int, int]]:
     """Depth and width of the engine's memories as built: weight rows, bias ROM, membranes.
 
-    Adaptive layers also have ``tables``: one word ``γ_t, λ_t`` per time step. Depths are at least
-    2: a one-word memory has a zero-width address, which Verilog cannot declare.
+    A conv2d layer (``geometry`` its window) has one weight word per ``(c_in, ky, kx, group)`` and
+    one membrane word per ``(position, group)``. Adaptive layers also have ``tables``: one word
+    ``γ_t, λ_t`` per time step. Depths are at least 2: a one-word memory has a zero-width address,
+    which Verilog cannot declare.
     """
     g = groups(layer.n_out, lanes)
-    shapes = {"weights": (max(layer.n_in * g, 2), lanes * layer.weight_bits),
+    rows, positions = layer.n_in, 1
+    if geometry is not None:
+        rows, positions = layer.n_in * geometry.kernel ** 2, geometry.positions
+    shapes = {"weights": (max(rows * g, 2), lanes * layer.weight_bits),
               "biases": (max(g, 2), lanes * bias_bits(layer)),
-              "membranes": (max(g, 2), lanes * lane_word_bits(layer, bounds))}
+              "membranes": (max(positions * g, 2), lanes * lane_word_bits(layer, bounds))}
     if layer.neuron.kind == "adaptive":
         shapes["tables"] = (max(len(layer.neuron.decay_table), 2), sum(table_bits(layer)))
     return shapes
 
 
-def membrane_signature(layer: LayerSpec, lanes: int) -> wiring.Signature:
+def membrane_signature(layer: LayerSpec, lanes: int, positions: int = 1) -> wiring.Signature:
     """Debug view of the membranes, one group per update cycle.
 
     Members (all outputs): ``valid`` (a group was updated this cycle), ``first`` (the neuron of its
-    lane 0, ``group * lanes``) and ``values`` (``lanes`` signed ``state_bits`` membranes after
+    lane 0: ``group * lanes``, or for a conv2d layer with ``positions`` output positions per
+    channel the NCHW index ``group * lanes * positions + position``, its lane ``i`` at
+    ``first + i * positions``) and ``values`` (``lanes`` signed ``state_bits`` membranes after
     firing and reset, lane 0 in the low bits; lanes past ``n_out`` hold no neuron).
     """
     g = groups(layer.n_out, lanes)
-    return wiring.Signature({"valid": Out(1), "first": Out(range(max(g * lanes, 2))),
+    return wiring.Signature({"valid": Out(1), "first": Out(range(max(g * lanes * positions, 2))),
                              "values": Out(lanes * layer.neuron.state_bits)})
 
 
@@ -146,10 +157,67 @@ class LayerEngine(wiring.Component):
         self.n_groups = groups(layer.n_out, lanes)
         self.spike_bits = spike_bits(layer)
         super().__init__({
-            "events_in": In(event_stream(layer.n_in, value_bits)),
-            "events_out": Out(event_stream(layer.n_out, self.spike_bits)),
-            "membranes": Out(membrane_signature(layer, lanes)),
+            "events_in": In(event_stream(self.n_inputs, value_bits)),
+            "events_out": Out(event_stream(self.n_outputs, self.spike_bits)),
+            "membranes": Out(membrane_signature(layer, lanes, self.positions)),
         })
+
+    # ---- addressing: what a conv2d engine (spikeforge.hdl.conv_engine) overrides ---------------
+    positions = 1  # membrane words per group: one position for a linear layer
+    geometry: Window | None = None  # a conv2d layer's window
+
+    @property
+    def n_inputs(self) -> int:
+        """Sources an input event can address."""
+        return self.layer.n_in
+
+    @property
+    def n_outputs(self) -> int:
+        """Neurons (output event indices)."""
+        return self.layer.n_out
+
+    def _declare_addressing(self, m, s):
+        """Extra address counters (none: the group counter is the whole address)."""
+
+    def _read_addresses(self, m, s):
+        """Stage-0 addresses of the weight, bias and membrane words: ``index * G + group``, ``group``."""
+        return s.event_index * self.n_groups + s.group, s.group, s.group
+
+    def _latch_stage1(self, m, s):
+        """Copy more stage-0 state to stage 1 (nothing: the group is already copied)."""
+
+    def _write_address(self, s):
+        """Membrane word written in stage 1."""
+        return s.stage1_group
+
+    def _write_enable(self, s):
+        """Whether stage 1 writes its word (always: every word read is a neuron group)."""
+        return 1
+
+    def _first_neuron(self, s):
+        """Output index of lane 0 of the word in stage 1."""
+        return s.stage1_group * self.lanes
+
+    def _spike_index(self, base, lane):
+        """Output index of ``lane`` of a word whose lane 0 is ``base``."""
+        return base + lane
+
+    def _last_issue(self, s):
+        """True in the cycle stage 0 issues its last word of an event or of the update pass."""
+        return s.group == self.n_groups - 1
+
+    def _step_counters(self, m, s, issue_accumulate, issue_update):
+        """Advance the group; at the last, release the event or finish the update pass."""
+        G, group = self.n_groups, s.group
+        with m.If(issue_accumulate | issue_update):
+            with m.If(group == G - 1):
+                m.d.sync += group.eq(0)
+                with m.If(issue_accumulate):
+                    m.d.sync += s.holding.eq(0)
+                with m.Else():
+                    m.d.sync += s.marker_pending.eq(1)
+            with m.Else():
+                m.d.sync += group.eq(group + 1)
 
     # ---- memory images ---------------------------------------------------------------------
     def weight_words(self) -> list[int]:
@@ -176,7 +244,7 @@ class LayerEngine(wiring.Component):
 
     def memory_shapes(self) -> dict[str, tuple[int, int]]:
         """See :func:`memory_shapes`."""
-        return memory_shapes(self.layer, self.bounds, self.lanes)
+        return memory_shapes(self.layer, self.bounds, self.lanes, self.geometry)
 
     def table_words(self) -> list[int]:
         """Adaptive tables' ROM image: word ``t`` holds λ_t in the low bits, γ_t above it."""
@@ -219,9 +287,14 @@ class LayerEngine(wiring.Component):
         step = Signal(range(max(self.timesteps, 2)))
         spike_mask = Signal(lanes)
         spike_values = [Signal(self.spike_bits, name=f"spike_value_{lane}") for lane in range(lanes)]
-        spike_base = Signal(range(G * lanes + 1))
+        spike_base = Signal(range(G * lanes * self.positions + 1))
         marker_pending = Signal()               # end-of-step event still to send
         neuron = layer.neuron
+        # The state the address hooks (_read_addresses, _step_counters, ...) work on.
+        s = SimpleNamespace(holding=holding, event_index=event_index, group=group,
+                            updating=updating, stage1_group=stage1_group,
+                            stage1_update=stage1_update, marker_pending=marker_pending)
+        self._declare_addressing(m, s)
         bistable = neuron.kind == "bistable"
         # Bistable schedule (spikeforge.schedule): this layer fires in the phases where
         # (t // P) - stage is odd. Counters instead of a division: position in the phase, parity.
@@ -249,7 +322,7 @@ class LayerEngine(wiring.Component):
         marker_now = marker_pending & ~emitting & ~(stage1 & stage1_update)
         m.d.comb += [
             out.valid.eq(emitting | marker_now),
-            out.payload.index.eq(Mux(emitting, spike_base + lowest, 0)),
+            out.payload.index.eq(Mux(emitting, self._spike_index(spike_base, lowest), 0)),
             out.payload.value.eq(Mux(emitting, lowest_value, 0)),
             out.payload.last.eq(~emitting),
         ]
@@ -276,7 +349,7 @@ class LayerEngine(wiring.Component):
 
         # ---- stage 1: compute on the words read last cycle -----------------------------------
         advance = ~stage1 | ~stage1_update | emitter_free
-        m.d.comb += v_wr.addr.eq(stage1_group)
+        m.d.comb += v_wr.addr.eq(self._write_address(s))
         last_step = step == self.timesteps - 1
         lane_bits = lane_word_bits(layer, bounds)
         bbits = bias_bits(layer)
@@ -341,32 +414,25 @@ class LayerEngine(wiring.Component):
                                                   spike_values[lane]))
         m.d.comb += v_wr.data.eq(Cat(*new_word))
         with m.If(stage1 & advance):
-            m.d.comb += v_wr.en.eq(1)
+            m.d.comb += v_wr.en.eq(self._write_enable(s))
             with m.If(stage1_update):
-                m.d.sync += [spike_mask.eq(Cat(*spikes)), spike_base.eq(stage1_group * lanes)]
+                m.d.sync += [spike_mask.eq(Cat(*spikes)), spike_base.eq(self._first_neuron(s))]
         m.d.comb += [self.membranes.valid.eq(stage1 & advance & stage1_update),
-                     self.membranes.first.eq(stage1_group * lanes),
+                     self.membranes.first.eq(self._first_neuron(s)),
                      self.membranes.values.eq(Cat(*debug_values))]
 
         # ---- stage 0: issue reads ----------------------------------------------------------
+        w_addr, b_addr, v_addr = self._read_addresses(m, s)
         m.d.comb += [w_rd.en.eq(advance), b_rd.en.eq(advance), v_rd.en.eq(advance),
-                     w_rd.addr.eq(event_index * G + group), b_rd.addr.eq(group),
-                     v_rd.addr.eq(group)]
+                     w_rd.addr.eq(w_addr), b_rd.addr.eq(b_addr), v_rd.addr.eq(v_addr)]
         issue_accumulate = holding & ~updating
         issue_update = updating & ~marker_pending
         m.d.sync += stage1.eq(Mux(advance, issue_accumulate | issue_update, stage1))
         with m.If(advance):
             m.d.sync += [stage1_update.eq(updating), stage1_group.eq(group),
                          stage1_value.eq(event_value)]
-            with m.If(issue_accumulate | issue_update):
-                with m.If(group == G - 1):
-                    m.d.sync += group.eq(0)
-                    with m.If(issue_accumulate):
-                        m.d.sync += holding.eq(0)
-                    with m.Else():
-                        m.d.sync += marker_pending.eq(1)
-                with m.Else():
-                    m.d.sync += group.eq(group + 1)
+            self._latch_stage1(m, s)
+            self._step_counters(m, s, issue_accumulate, issue_update)
 
         with m.If(marker_now & out.ready):
             m.d.sync += [marker_pending.eq(0), updating.eq(0),
@@ -384,7 +450,7 @@ class LayerEngine(wiring.Component):
 
         # ---- input: take a new event when the current one issues its last group --------------
         inp = self.events_in
-        accepting = ~updating & (~holding | (advance & (group == G - 1)))
+        accepting = ~updating & (~holding | (advance & self._last_issue(s)))
         m.d.comb += inp.ready.eq(accepting)
         with m.If(inp.valid & inp.ready):
             with m.If(inp.payload.last):
