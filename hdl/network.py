@@ -161,11 +161,14 @@ class NetworkTop(wiring.Component):
         Layer ``index``'s (0-based) membranes after each update of a group: ``valid``, ``first``, ``values``.
     """
 
-    def __init__(self, spec: NetSpec, lanes: Sequence[int] | None = None, debug: bool = False):
+    def __init__(self, spec: NetSpec, lanes: Sequence[int] | None = None, debug: bool = False, *,
+                 draws_per_cycle: int = 1):
         self.spec = spec
         self.debug = debug
         try:
             self.lanes = check_buildable(spec, lanes)
+            # Rate encoder's LFSR draws per cycle (hdl/input_buffer.py); checked here, not at elaborate.
+            self.draws_per_cycle = InputBuffer.check_draws(spec.input, draws_per_cycle)
         except SpikeforgeError:
             # Amaranth's must-use check would warn later that this refused top was never used.
             self._MustUse__silence = True
@@ -191,7 +194,8 @@ class NetworkTop(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         spec = self.spec
-        m.submodules.input_buffer = buffer = InputBuffer(spec.input, spec.timesteps)
+        m.submodules.input_buffer = buffer = InputBuffer(spec.input, spec.timesteps,
+                                                         draws_per_cycle=self.draws_per_cycle)
         upstream, value_bits = buffer.events, buffer.event_value_bits
         stage = 0  # position among the layers with neurons (the bistable schedule's stage)
         for index, (layer, bound, lanes, (in_shape, _)) in enumerate(
