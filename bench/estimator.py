@@ -337,6 +337,8 @@ def main(argv=None) -> int:
                         help="the demo NetSpec (spikeforge train --out /tmp/est-demo)")
     parser.add_argument("--no-synth", action="store_true",
                         help="use cached syntheses only (skip networks not in the cache)")
+    parser.add_argument("--markdown", action="store_true",
+                        help="print the per-family error table (markdown) instead of JSON")
     args = parser.parse_args(argv)
     families = [f for f in args.families.split(",") if f]
     cache = _load_cache()
@@ -366,8 +368,31 @@ def main(argv=None) -> int:
         named = _networks("named", 0, args.demo) + _networks("eval", args.eval, None)
         rows = evaluate(family, named, cache, allow)
         result["families"][family] = {"summary": summarize(rows), "networks": rows}
-    print(json.dumps(result, indent=1))
+    if args.markdown:
+        print(markdown_table(result))
+    else:
+        print(json.dumps(result, indent=1))
     return 0
+
+
+def markdown_table(result: dict) -> str:
+    """The per-family error table (docs/estimator.md) from :func:`main`'s result."""
+    lines = ["| family | networks | LUT max \\|err\\| | LUT mean \\|err\\| | LUTs within 15 % "
+             "| FF max \\|err\\| | FF mean \\|err\\| | FFs within 15 % | BRAM exact | DSP exact "
+             "| synthesis failed | estimate time (max) |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |"]
+    for family, data in result["families"].items():
+        s = data["summary"]
+        if not s.get("networks"):
+            continue
+        n = s["networks"]
+        failed = ", ".join(s["synthesis_failed"]) or "none"
+        lines.append(f"| {family} | {n} | {s['luts_max_abs_error']:.1%} | {s['luts_mean_abs_error']:.1%} "
+                     f"| {s['luts_within_15pct']}/{n} | {s['ffs_max_abs_error']:.1%} "
+                     f"| {s['ffs_mean_abs_error']:.1%} | {s['ffs_within_15pct']}/{n} "
+                     f"| {s['brams_exact']}/{n} | {s['dsps_exact']}/{n} | {failed} "
+                     f"| {s['estimate_seconds_max'] * 1000:.1f} ms |")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -414,8 +414,27 @@ def _add(terms: dict, more: dict) -> None:
         terms[key] = terms.get(key, 0.0) + value
 
 
+def never_fires(layer: LayerSpec, bounds: LayerBounds) -> bool:
+    """True when the layer's clamp makes firing impossible: a constant synthesis can prove.
+
+    A saturating layer clamps ``V`` to ``state_high``; if the threshold is above it (``>=``
+    neurons) or not below it (adaptive neurons fire on ``V > θ``), no spike is ever emitted.
+    yosys/ABC folds the comparison to 0 and then removes the emitter and, downstream, every
+    accumulate path fed by it (weights memory, adders, multipliers) and spike counters.
+    """
+    if not bounds.saturates:
+        return False
+    threshold = layer.neuron.threshold
+    if layer.neuron.kind == "adaptive":
+        return threshold >= bounds.state_high
+    return threshold > bounds.state_high
+
+
 def _layer_row(layer: LayerSpec, bounds: LayerBounds, lanes: int, value_bits: int,
-               timesteps: int, family: str) -> ComponentEstimate:
+               timesteps: int, family: str, fed: bool = True,
+               silent: bool = False) -> ComponentEstimate:
+    """One layer engine. ``fed``: the layer upstream can emit spikes (else only end-of-step
+    markers arrive and the accumulate path is removed); ``silent``: :func:`never_fires`."""
     neuron = layer.neuron
     g = groups(layer.n_out, lanes)
     sbits = bounds.sum_bits
@@ -424,9 +443,22 @@ def _layer_row(layer: LayerSpec, bounds: LayerBounds, lanes: int, value_bits: in
     sp_bits = spike_bits(layer)
     row = ComponentEstimate(f"layer_{layer.name}")
     terms: dict[str, float] = {}
+    gbits = _bits(max(g, 2))
+    if silent:
+        # Nothing it computes is observable (the membranes only matter through spikes): synthesis
+        # keeps the handshake only (holding, group, phase and stage flags, end-of-step marker).
+        row.ffs = 1 + gbits + 4
+        terms = {"counter_bits": gbits, "control": 1.0}
+        if neuron.kind == "bistable":
+            row.ffs += _bits(max(timesteps, 2)) + 1 + _bits(max(neuron.phase, 2))
+            terms["counter_bits"] += _bits(max(timesteps, 2)) + _bits(max(neuron.phase, 2))
+        row.terms = terms
+        return row
 
     # Memories.
     for memory, (depth, width) in memory_shapes(layer, bounds, lanes).items():
+        if memory == "weights" and not fed:
+            continue  # nothing reads it: removed
         mapping = map_memory(family, f"layer_{layer.name}.{memory}", depth, width,
                              rom=memory != "membranes")
         row.memories.append(mapping)
@@ -442,11 +474,17 @@ def _layer_row(layer: LayerSpec, bounds: LayerBounds, lanes: int, value_bits: in
            + _bits(max(timesteps, 2)) + lanes + lanes * sp_bits + (g * lanes).bit_length() + 1)
     if neuron.kind == "bistable":
         ffs += 1 + _bits(max(neuron.phase, 2))
+    if not fed:  # holding, the event's index and value, stage 1's value: constant
+        ffs -= 1 + ibits + 2 * value_bits
+    if silent:   # spike mask, spike values, base index of the emitter: constant
+        ffs -= lanes + lanes * sp_bits + (g * lanes).bit_length()
     row.ffs += ffs
 
     # LUT terms, per lane: accumulate, bias add, clamp, fire, reset, leak, write-back muxes.
     adaptive = neuron.kind == "adaptive"
-    if wbits == 1:
+    if not fed:
+        pass                                          # no accumulate path
+    elif wbits == 1:
         product_bits = (layer.scale * ((1 << value_bits) - 1)).bit_length() + 1
         terms["addsub_bits"] = lanes * sbits          # V ± scale·x
     elif value_bits == 1:
@@ -461,14 +499,19 @@ def _layer_row(layer: LayerSpec, bounds: LayerBounds, lanes: int, value_bits: in
             terms["mul_bits"] = lanes * wbits * value_bits
         terms["add_bits"] = lanes * sbits
     terms["bias_add_bits"] = lanes * (sbits + 1)
+    if not fed and adaptive:
+        terms["add_bits"] = 0.0                       # the accumulate field stays 0
     if bounds.saturates:
         terms["compare_bits"] = terms.get("compare_bits", 0) + lanes * 2 * (sbits + 1)
         terms["mux_bits"] = terms.get("mux_bits", 0) + lanes * 2 * sbits
     levels = neuron.levels if neuron.kind == "mtlif" else 1
-    terms["compare_bits"] = terms.get("compare_bits", 0) + lanes * levels * sbits
-    if neuron.reset == "subtract":
+    if silent:
+        pass                                          # fire, reset: constant 0
+    elif neuron.reset == "subtract":
+        terms["compare_bits"] = terms.get("compare_bits", 0) + lanes * levels * sbits
         terms["sub_bits"] = lanes * sbits * (sp_bits if levels > 1 else 1)
     else:
+        terms["compare_bits"] = terms.get("compare_bits", 0) + lanes * levels * sbits
         terms["mux_bits"] = terms.get("mux_bits", 0) + lanes * sbits
     if neuron.kind in ("lif", "mtlif") and neuron.leak == "shift":
         terms["sub_bits"] = terms.get("sub_bits", 0) + lanes * sbits
@@ -483,11 +526,13 @@ def _layer_row(layer: LayerSpec, bounds: LayerBounds, lanes: int, value_bits: in
                 terms["mul_bits"] = terms.get("mul_bits", 0) + lanes * a * b
         terms["add_bits"] = terms.get("add_bits", 0) + lanes * (bounds.acc_bits + nbits)
     # Write-back: update or accumulate, cleared after the last step.
-    terms["mux_bits"] = terms.get("mux_bits", 0) + lanes * 2 * lane_word_bits(layer, bounds)
+    terms["mux_bits"] = (terms.get("mux_bits", 0)
+                         + lanes * (2 if fed else 1) * lane_word_bits(layer, bounds))
     # Emitter: priority encoder and value select over the lanes, clear-lowest, index adder.
-    terms["lane_bits"] = lanes * (1 + sp_bits + _bits(max(lanes, 2)))
+    if not silent:
+        terms["lane_bits"] = lanes * (1 + sp_bits + _bits(max(lanes, 2)))
     terms["control"] = 1.0
-    terms["address_bits"] = (ibits + gbits) + (g * lanes).bit_length()
+    terms["address_bits"] = (ibits if fed else 0) + gbits + (0 if silent else (g * lanes).bit_length())
     row.terms = terms
     return row
 
@@ -518,12 +563,14 @@ def _input_row(spec: NetSpec, family: str) -> ComponentEstimate:
     return row
 
 
-def _readout_row(spec: NetSpec, value_bits: int) -> ComponentEstimate:
+def _readout_row(spec: NetSpec, value_bits: int, fed: bool = True) -> ComponentEstimate:
+    """Spike counters, step counter, output select; ``fed`` False: the counters stay 0."""
     row = ComponentEstimate("readout")
     n_out, cbits = spec.n_out, count_bits(spec)
-    row.ffs = n_out * cbits + _bits(max(spec.timesteps, 2)) + 1 + _bits(max(n_out, 2))
-    row.terms = {"counter_bits": n_out * cbits, "decode_bits": n_out * index_bits(n_out),
-                 "mux_bits": n_out * cbits, "control": 1.0}
+    counters = n_out * cbits if fed else 0
+    row.ffs = counters + _bits(max(spec.timesteps, 2)) + 1 + _bits(max(n_out, 2))
+    row.terms = {"counter_bits": counters, "decode_bits": n_out * index_bits(n_out) if fed else 0,
+                 "mux_bits": counters, "control": 1.0}
     return row
 
 
@@ -566,10 +613,13 @@ def structural_rows(spec: NetSpec, lanes=None, family: str = "ice40") -> tuple[l
     bounds = analyse(spec)
     rows = [_input_row(spec, family)]
     value_bits = event_value_bits(spec)
+    fed = True  # the upstream stage can emit events (the input buffer can)
     for layer, bound, p in zip(spec.layers, bounds, lanes):
-        rows.append(_layer_row(layer, bound, p, value_bits, spec.timesteps, family))
+        silent = never_fires(layer, bound)
+        rows.append(_layer_row(layer, bound, p, value_bits, spec.timesteps, family, fed, silent))
         value_bits = spike_bits(layer)
-    rows.append(_readout_row(spec, value_bits))
+        fed = not silent
+    rows.append(_readout_row(spec, value_bits, fed))
     rows.append(_top_row())
     return lanes, rows
 
