@@ -14,13 +14,25 @@ neurons holds the update ``k − 1`` extra cycles while its spikes leave one per
 ignores that (it is small next to the accumulate unless nearly every neuron fires). Every neuron
 kind costs the same: leaks, bistable phases and the adaptive tables' ROM (read while the step's
 events arrive) add logic to the update, not cycles.
+
+Other layer kinds replace ``events · G + G`` by ``events · per_event + walk`` (:func:`layer_cost`):
+
+* conv2d (``k × k`` kernel, ``OH × OW`` outputs): ``per_event = k² · G`` (every kernel tap of every
+  group, taps outside the output included: they write nothing) and ``walk = OH · OW · G``;
+* sumpool, avgpool, orpool: ``per_event = k²`` and ``walk = C · OH · OW`` (every output is read,
+  sent if nonzero and cleared); gap: ``per_event = 1`` and ``walk = C``;
+* flatten: no hardware, no cycles.
+
+All engines have the same ``STEP_OVERHEAD`` per step (measured with the linear one).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from spikeforge.netspec import NetSpec
+import numpy as np
+
+from spikeforge.netspec import NetSpec, layer_shapes
 
 # Cycles per layer and step besides events · G + G (measured, and pinned by the tests): the
 # memories' one-cycle read latency before the last group's spikes are known, the end-of-step
@@ -37,6 +49,34 @@ def layer_step_cycles(events: float, n_out: int, lanes: int) -> float:
     """Cycles one layer spends on one time step with ``events`` active inputs."""
     g = groups(n_out, lanes)
     return events * g + g + STEP_OVERHEAD
+
+
+def layer_cost(layer, in_shape, lanes: int) -> tuple[int, int, int]:
+    """``(per_event, walk, overhead)``: a step costs ``events · per_event + walk + overhead``.
+
+    ``in_shape`` is the layer's input shape (:func:`spikeforge.netspec.layer_shapes`); ``lanes``
+    is ignored for stateless layers.
+    """
+    if layer.kind == "flatten":
+        return 0, 0, 0
+    if layer.kind == "gap":
+        return 1, int(in_shape[0]), STEP_OVERHEAD
+    if layer.kind in ("sumpool", "avgpool", "orpool"):
+        from .geometry import window  # geometry imports the NetSpec only
+
+        geo = window(layer, in_shape)
+        return layer.kernel ** 2, geo.channels * geo.positions, STEP_OVERHEAD
+    g = groups(layer.n_out, lanes)
+    if layer.kind == "conv2d":
+        from .geometry import window
+
+        geo = window(layer, in_shape)
+        return geo.kernel ** 2 * g, geo.positions * g, STEP_OVERHEAD
+    return g, g, STEP_OVERHEAD
+
+
+def _outputs(layer, out_shape) -> int:
+    return int(np.prod(out_shape))
 
 
 def predicted_cycles(spec: NetSpec, lanes: Sequence[int], active_inputs: int,
@@ -61,11 +101,14 @@ def predicted_cycles(spec: NetSpec, lanes: Sequence[int], active_inputs: int,
     """
     per_layer = []
     events = float(active_inputs)
-    for index, (layer, p) in enumerate(zip(spec.layers, lanes)):
-        per_step = layer_step_cycles(events, layer.n_out, p)
-        per_layer.append({"layer": layer.name, "lanes": p, "groups": groups(layer.n_out, p),
+    for index, (layer, p, (in_shape, _)) in enumerate(zip(spec.layers, lanes, layer_shapes(spec))):
+        per_event, walk, overhead = layer_cost(layer, in_shape, p)
+        per_step = events * per_event + walk + overhead
+        per_layer.append({"layer": layer.name, "lanes": p,
+                          "groups": 0 if layer.stateless else groups(layer.n_out, p),
                           "events_per_step": events, "cycles_per_step": per_step})
-        events = float(spikes_per_step[index])
+        if layer.kind != "flatten":  # flatten passes its input's events on
+            events = float(spikes_per_step[index])
     compute = spec.timesteps * sum(entry["cycles_per_step"] for entry in per_layer)
     return {"per_layer": per_layer, "load": spec.input.size, "readout": spec.n_out,
             "total": spec.input.size + compute + spec.n_out}
@@ -81,13 +124,16 @@ def cost_formula(spec: NetSpec, lanes: Sequence[int]) -> dict:
     per_layer = []
     worst_events = float(spec.input.size)
     worst_step = 0.0
-    for layer, p in zip(spec.layers, lanes):
-        g = groups(layer.n_out, p)
+    for layer, p, (in_shape, out_shape) in zip(spec.layers, lanes, layer_shapes(spec)):
+        per_event, walk, overhead = layer_cost(layer, in_shape, p)
+        g = 0 if layer.stateless else groups(layer.n_out, p)
         per_layer.append({"layer": layer.name, "groups": g,
-                          "cycles_per_step": f"events * {g} + {g + STEP_OVERHEAD}"})
-        # Worst case: every input active, and every neuron firing (k - 1 extra cycles per group).
-        worst_step += layer_step_cycles(worst_events, layer.n_out, p) + layer.n_out - g
-        worst_events = float(layer.n_out)
+                          "cycles_per_step": f"events * {per_event} + {walk + overhead}"})
+        # Worst case: every input active, and every neuron firing (k - 1 extra cycles per word:
+        # outputs minus words, 0 for pools, which send at most one event per word anyway).
+        extra = 0 if layer.stateless else _outputs(layer, out_shape) - walk
+        worst_step += worst_events * per_event + walk + overhead + extra
+        worst_events = float(_outputs(layer, out_shape))
     return {
         "formula": "cycles = input.size + sum_t sum_l (events_l,t * G_l + G_l + "
                    f"{STEP_OVERHEAD}) + n_out, G_l = ceil(n_out_l / lanes_l)",

@@ -36,13 +36,13 @@ from amaranth.back import rtlil, verilog
 
 from spikeforge.bounds import analyse, count_bits
 from spikeforge.errors import ToolchainError
-from spikeforge.netspec import NetSpec
+from spikeforge.netspec import NetSpec, layer_shapes
 
 from .cost import cost_formula
 from .events import index_bits
 from .input_buffer import check_draws, store_shape
-from .layer_engine import bias_bits, groups, memory_shapes
-from .network import CYCLE_COUNTER_BITS, NetworkTop, check_buildable
+from .layer_engine import bias_bits, groups
+from .network import CYCLE_COUNTER_BITS, NetworkTop, check_buildable, engine_memory_shapes
 
 TOP_NAME = "spikeforge_top"
 
@@ -160,15 +160,25 @@ def describe(spec: NetSpec, lanes: Sequence[int] | None = None, *, draws_per_cyc
     depth, width = store_shape(spec.input, check_draws(spec.input, draws_per_cycle))
     memories = [{"name": "input_buffer.store", "depth": depth, "width": width}]
     layers = []
-    for layer, bound, p in zip(spec.layers, bounds, lanes):
-        for memory, (depth, width) in memory_shapes(layer, bound, p).items():
+    for layer, bound, p, (in_shape, out_shape) in zip(spec.layers, bounds, lanes,
+                                                      layer_shapes(spec)):
+        for memory, (depth, width) in engine_memory_shapes(layer, bound, p, in_shape).items():
             memories.append({"name": f"layer_{layer.name}.{memory}", "depth": depth, "width": width})
-        layers.append({"name": layer.name, "n_in": layer.n_in, "n_out": layer.n_out, "lanes": p,
-                       "groups": groups(layer.n_out, p), "weight_bits": layer.weight_bits,
-                       "bias_bits": bias_bits(layer), "acc_bits": bound.acc_bits,
-                       "state_bits": layer.neuron.state_bits, "sum_bits": bound.sum_bits,
-                       "saturates": bound.saturates, "threshold": layer.neuron.threshold,
-                       "neuron": layer.neuron.kind, "reset": layer.neuron.reset})
+        if layer.stateless:  # pools, flatten, gap: no neurons, no lanes
+            layers.append({"name": layer.name, "kind": layer.kind, "in_shape": list(in_shape),
+                           "out_shape": list(out_shape), "output_max": bound.output_max})
+            continue
+        entry = {"name": layer.name, "n_in": layer.n_in, "n_out": layer.n_out, "lanes": p,
+                 "groups": groups(layer.n_out, p), "weight_bits": layer.weight_bits,
+                 "bias_bits": bias_bits(layer), "acc_bits": bound.acc_bits,
+                 "state_bits": layer.neuron.state_bits, "sum_bits": bound.sum_bits,
+                 "saturates": bound.saturates, "threshold": layer.neuron.threshold,
+                 "neuron": layer.neuron.kind, "reset": layer.neuron.reset}
+        if layer.kind == "conv2d":  # n_in, n_out are channels; lanes are output channels
+            entry.update(kind="conv2d", in_shape=list(in_shape), out_shape=list(out_shape),
+                         kernel=int(layer.weights.shape[2]), stride=layer.stride,
+                         padding=layer.padding)
+        layers.append(entry)
     for memory in memories:
         memory["bits"] = memory["depth"] * memory["width"]
     formula = cost_formula(spec, lanes)
