@@ -9,8 +9,9 @@ its Verilog, and writes the stimulus wrapper ``spikeforge_stim`` and the held-ou
 (360 by default) as a ``$readmemh`` file (:mod:`spikeforge.cosim.fast`). Then it builds and runs
 
 (a) the cocotb check (:func:`spikeforge.cosim.fast.run_fast_cosim`): Verilator model of
-    ``spikeforge_stim_tb`` (the wrapper plus a Verilog clock), Python awaits only ``finished``,
-    reads the result file and compares every count with the golden executor;
+    ``spikeforge_stim`` clocked from C++ by spikeforge's Verilator main, cocotb hosted in it;
+    Python awaits one timer, reads the result file and compares every count with the golden
+    executor;
 (b) ``bench/cpp/stim_main.cpp``: a Verilator ``--exe`` main that clocks the same ``spikeforge_stim``
     from C++ with the same stimulus file and writes the same result file, which this script then
     checks against the same golden counts.

@@ -10,17 +10,22 @@ clock cycle. Here everything that happens per cycle is Verilog instead:
   as in the per-cycle testbench), stores every output count, the ``cycles`` of every image and the
   number of output transfers in a result memory, stops with ``timed_out`` when an image exceeds its
   cycle budget, and writes the result memory with ``$writememh`` before it raises ``finished``;
-* :func:`testbench_verilog` writes ``spikeforge_stim_tb``, the top level for cocotb: the wrapper
-  with a clock and reset written in Verilog (Verilator builds it with ``--timing``). Its clock
-  rises with a blocking write and falls in the same time step's NBA region (one simulator step per
-  cycle, not two), and stops once the wrapper has finished;
+* on Verilator the wrapper itself is cocotb's top level, clocked from C++ by spikeforge's own
+  Verilator main (``verilator_main.cpp``): two evals per cycle as in a plain harness, and cocotb's
+  callbacks only at the times cocotb asked for (start-up, its one timer). The clock stops once the
+  wrapper has finished. cocotb's stock main would need the clock from Python or from a Verilog
+  delay (``--timing``), which made the run 3x slower per cycle than the plain harness;
+* on Icarus :func:`testbench_verilog` writes ``spikeforge_stim_tb``, the top level for cocotb: the
+  wrapper with a clock and reset written in Verilog. Its clock rises with a blocking write and
+  falls in the same time step's NBA region (one simulator step per cycle, not two), and stops
+  once the wrapper has finished;
 * the cocotb test :func:`network_matches_golden_fast` awaits one timer, which the simulator reaches
   as soon as the clock has stopped; then it reads the result file and compares every integer with
   the golden executor's counts (the lines name image, layer, neuron and both values, worded as
   the per-cycle testbench's).
 
-For Verilator, :func:`build_verilator_cocotb` builds the model as cocotb's runner does but without
-``--public-flat-rw``. Python thus runs at start-up and at the end, never per cycle: on the demo
+For Verilator, :func:`build_verilator_cocotb` builds the model with that main, and without the
+``--public-flat-rw`` cocotb's runner would add. Python thus runs at start-up and at the end, never per cycle: on the demo
 network the 360-image check ran 14 to 21 times faster than the per-cycle testbench
 (``bench/cosim_speed.py``). The per-cycle testbench stays for ``--debug``, which probes inside the
 design, and for the UART bridge.
@@ -53,9 +58,8 @@ RESULTS_PLUSARG = "spikeforge_results"
 RESULT_BITS = 32
 CLOCK_PERIOD_NS = 10
 RESET_CYCLES = 3
-# Verilator: the wrapper's clock is a Verilog delay, which needs its timing support (C++20
-# coroutines with g++ 12).
-TIMING_ARGS = ("--timing", "-CFLAGS", "-fcoroutines -std=c++20")
+#: Verilator main that clocks ``spikeforge_stim`` from C++ and hosts cocotb (see the module doc).
+VERILATOR_MAIN = Path(__file__).with_name("verilator_main.cpp")
 
 
 @dataclass(frozen=True)
@@ -134,9 +138,10 @@ def stimulus_verilog(layout: Layout, cycle_budget: int, top: str = "spikeforge_t
 module {WRAPPER} (
     input  wire        clk,
     input  wire        rst,
-    output reg         finished,
-    output reg         timed_out,
-    output reg  [30:0] images_done
+    // public_flat_rd: cocotb reads these on Verilator, where this module is its top level.
+    output reg         finished /*verilator public_flat_rd*/,
+    output reg         timed_out /*verilator public_flat_rd*/,
+    output reg  [30:0] images_done /*verilator public_flat_rd*/
 );
     localparam integer N_IMAGES = {n};
     localparam integer N_OUT = {n_out};
@@ -224,8 +229,9 @@ endmodule
 
 
 def testbench_verilog() -> str:
-    """Verilog of ``spikeforge_stim_tb``: the cocotb top level, ``spikeforge_stim`` with a clock and
-    reset written in Verilog, so Python only awaits ``finished``.
+    """Verilog of ``spikeforge_stim_tb``: the cocotb top level on Icarus, ``spikeforge_stim`` with a
+    clock and reset written in Verilog, so Python only awaits ``finished`` (on Verilator the
+    wrapper is the top level and :data:`VERILATOR_MAIN` clocks it).
 
     The first rising edge is at 10 ns, reset is released at 35 ns (after 3 rising edges, as the C++
     harness does).
@@ -465,11 +471,12 @@ def verilator_args() -> list[str]:
 
 
 def build_verilator_cocotb(sources, build_dir: Path, log_path: Path) -> None:
-    """Build ``spikeforge_stim_tb`` for cocotb with Verilator, without ``--public-flat-rw``.
+    """Build ``spikeforge_stim`` for cocotb with Verilator, clocked by :data:`VERILATOR_MAIN`.
 
-    cocotb's runner always passes ``--public-flat-rw``, which makes every signal of the design
-    public: Verilator then keeps and exposes all of them, and the model runs slower. This build is
-    the runner's command without that flag; the test top marks the ports it reads public itself.
+    The command is cocotb runner's, with two changes: spikeforge's main instead of cocotb's (the
+    clock from C++, see the module doc), and no ``--public-flat-rw``, which would make every signal
+    of the design public, so that Verilator keeps and exposes all of them and the model runs
+    slower; the wrapper marks the ports cocotb reads public itself.
 
     Raises
     ------
@@ -484,12 +491,12 @@ def build_verilator_cocotb(sources, build_dir: Path, log_path: Path) -> None:
 
     build_dir.mkdir(parents=True, exist_ok=True)
     libs = cocotb_config.libs_dir
-    main = cocotb_config.share_dir / "lib" / "verilator" / "verilator.cpp"
     commands = [
-        ["verilator", "-cc", "--exe", "-Mdir", str(build_dir), "--top-module", TESTBENCH_TOP,
-         "--vpi", "--prefix", "Vtop", "-o", TESTBENCH_TOP,
+        ["verilator", "-cc", "--exe", "-Mdir", str(build_dir), "--top-module", WRAPPER,
+         "--vpi", "--prefix", "Vtop", "-o", WRAPPER,
          "-LDFLAGS", f"-Wl,-rpath,{libs} -L{libs} -lcocotbvpi_verilator",
-         *verilator_args(), *TIMING_ARGS, "--timescale", "1ns/1ps", str(main),
+         "-CFLAGS", f"-DSPIKEFORGE_PERIOD_NS={CLOCK_PERIOD_NS}",
+         *verilator_args(), "--timescale", "1ns/1ps", str(VERILATOR_MAIN),
          *[str(source) for source in sources]],
         ["make", "-j", str(max(1, min(4, os.cpu_count() or 1))), "-C", str(build_dir), "-f",
          "Vtop.mk", "VM_TRACE=0"],
@@ -589,17 +596,21 @@ def run_fast_cosim(netspec_path: str | Path, verilog_path: str | Path, images, w
     log_path = work_dir / f"{simulator}.log"
     result = CosimResult(simulator=simulator)
 
-    sources = [Path(verilog_path).resolve(), wrapper, work_dir / f"{TESTBENCH_TOP}.v"]
+    # Verilator: the wrapper is the top level, clocked by VERILATOR_MAIN; Icarus: the Verilog-clocked top.
+    top_level = WRAPPER if simulator == "verilator" else TESTBENCH_TOP
+    sources = [Path(verilog_path).resolve(), wrapper]
+    if simulator != "verilator":
+        sources.append(work_dir / f"{TESTBENCH_TOP}.v")
 
     def build() -> float:
         start = time.perf_counter()
-        built = build_dir / (TESTBENCH_TOP if simulator == "verilator" else "sim.vvp")
+        built = build_dir / (WRAPPER if simulator == "verilator" else "sim.vvp")
         if not rebuild and built.exists():
             return 0.0
         if simulator == "verilator":
             build_verilator_cocotb(sources, build_dir, build_log)
         else:
-            runner.build(sources=[str(source) for source in sources], hdl_toplevel=TESTBENCH_TOP,
+            runner.build(sources=[str(source) for source in sources], hdl_toplevel=top_level,
                          build_dir=str(build_dir), always=True, timescale=("1ns", "1ps"),
                          log_file=str(build_log))
         return time.perf_counter() - start
@@ -635,7 +646,7 @@ def run_fast_cosim(netspec_path: str | Path, verilog_path: str | Path, images, w
     try:
         # No pytest assertion rewriting: the checker writes its own messages, and the rewriting
         # hook (it loads pytest's plugins) costs a noticeable part of a short run's start-up.
-        runner.test(hdl_toplevel=TESTBENCH_TOP, hdl_toplevel_lang="verilog", test_module=TEST_MODULE,
+        runner.test(hdl_toplevel=top_level, hdl_toplevel_lang="verilog", test_module=TEST_MODULE,
                     build_dir=str(build_dir), test_dir=str(work_dir),
                     extra_env={ENV_VAR: str(job_path), "COCOTB_REWRITE_ASSERTION_FILES": "",
                                # numpy's BLAS threads would spin on the cores the model needs
