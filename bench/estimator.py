@@ -357,7 +357,8 @@ def main(argv=None) -> int:
             if len(entries) >= 5:  # fewer leave the 7 groups underdetermined
                 table["families"][family] = fit(family, entries)
                 table.setdefault("calibration", {})[family] = {
-                    "networks": len(entries), "seeds": f"{CALIB_SEED}..{CALIB_SEED + len(entries) - 1}"}
+                    "networks": len(entries),
+                    "seeds": [int(spec.metadata["seed"]) for spec, _, _ in entries]}
         table["fitted_by"] = "python bench/estimator.py --fit (scipy nnls on relative LUT error)"
         table["yosys"] = ", ".join(sorted(versions)) or table.get("yosys", "?")
         COEFFICIENTS.write_text(json.dumps(table, indent=1, sort_keys=True) + "\n")

