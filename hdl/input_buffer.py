@@ -20,10 +20,11 @@ word (``ceil(size / k)`` words, value ``i`` in lane ``i mod k`` of word ``i // k
 the last word 0) and each cycle compares a whole word against the next ``k`` LFSR states, computed
 combinationally from the current state (the Galois step is linear over GF(2), so ``k`` steps are a
 fixed XOR network). The sequence is the golden one: the LFSR advances by ``k`` per word, and by the
-number of real values in the last word. Events still leave one per cycle, lowest index first: a
-word with several firing values is held for as many cycles (a mask clears the lanes already sent);
-a word with none costs one cycle. So a step takes ``sum over words of max(1, fired)`` cycles plus
-the marker, instead of ``size + 1``; loading stays one value per cycle. Other encodings refuse
+number of real values in the last word. The comparison's result is registered (a
+second stage) before the events leave, one per cycle, lowest index first: a word with several
+firing values is held for as many cycles; a word with none costs one cycle. So a step takes
+``sum over words of max(1, fired)`` cycles plus the marker, instead of ``size + 1`` (plus one
+cycle per image to fill the register); loading stays one value per cycle. Other encodings refuse
 ``k > 1`` (:class:`~spikeforge.errors.SpikeforgeError`): they only store nonzero values and already
 skip zeros. With ``k = 1`` the generated hardware is exactly the one-draw encoder (same Verilog).
 """
@@ -240,7 +241,13 @@ class InputBuffer(wiring.Component):
         return m
 
     def _elaborate_parallel_rate(self):
-        """Rate encoding with ``k = draws_per_cycle > 1`` values compared per cycle."""
+        """Rate encoding with ``k = draws_per_cycle > 1`` values compared per cycle.
+
+        Two stages: the fetch stage compares the word on the store's read port with the next k LFSR
+        states and, when the output stage is free (or frees this cycle), registers the firing
+        lanes; the output stage sends them one per cycle, lowest lane first. The register keeps
+        the block RAM's slow clock-to-output and the comparators out of the handshake path.
+        """
         m = Module()
         k, n, bits = self.draws_per_cycle, self.size, self.value_bits
         ibits = index_bits(n)
@@ -256,11 +263,8 @@ class InputBuffer(wiring.Component):
         load_lane = Signal(range(k))
         load_word = Signal(range(max(words, 2)))
         pack = Signal(width)  # the word being loaded; lanes not yet loaded are 0
-        word = Signal(range(words + 1))  # word presented now (== words: the end-of-step marker)
-        base = Signal(range(n + k))  # index of its lane 0
-        mask = Signal(k, init=(1 << k) - 1)  # lanes of this word not yet sent
-        step = Signal(range(max(self.timesteps, 2)))
-        replaying = Signal()
+        replaying = Signal()  # from the end of the load until the last marker has left
+        fetching = Signal()  # from the end of the load until the last marker is fetched
         lfsr = Signal(WIDTH, init=self.spec_input.rate_seed)
 
         # Load: gather k values, write the word when it is full or the image ends.
@@ -275,13 +279,16 @@ class InputBuffer(wiring.Component):
             with m.Else():
                 m.d.sync += [pack.eq(Cat(*lanes_in)), load_lane.eq(load_lane + 1)]
             with m.If(end):
-                m.d.sync += [load_index.eq(0), load_word.eq(0), replaying.eq(1)]
+                m.d.sync += [load_index.eq(0), load_word.eq(0), replaying.eq(1), fetching.eq(1)]
             with m.Else():
                 m.d.sync += load_index.eq(load_index + 1)
             m.d.sync += lfsr.eq(self.spec_input.rate_seed)
 
-        # The next k LFSR states, each bit a fixed XOR of the current state's bits.
-        states = []
+        # Fetch stage: the read port holds word `word` (== words: the end-of-step marker).
+        word = Signal(range(words + 1))
+        base = Signal(range(n + k))  # index of its lane 0
+        step = Signal(range(max(self.timesteps, 2)))
+        states = []  # the next k LFSR states, each bit a fixed XOR of the current state's bits
         for s, sources in enumerate(lfsr_unrolled(k)):
             state = Signal(WIDTH, name=f"lfsr_{s + 1}")
             m.d.comb += state.eq(Cat(*[_xor(lfsr, src) for src in sources]))
@@ -289,42 +296,54 @@ class InputBuffer(wiring.Component):
         fire = Signal(k)
         m.d.comb += fire.eq(Cat(*[states[j][:bits] < rd.data[j * bits:(j + 1) * bits]
                                   for j in range(k)]))
-        pending = Signal(k)
-        m.d.comb += pending.eq(fire & mask)
-        lowest = Signal(range(k))  # lowest pending lane
-        for j in reversed(range(k)):
-            with m.If(pending[j]):
-                m.d.comb += lowest.eq(j)
-        rest = Signal(k)  # pending lanes after the lowest one is sent
-        m.d.comb += rest.eq(pending & (pending - 1))
-        emit = pending.any()
-        is_marker = word == words
 
+        # Output stage: the lanes of one word still to send (or a marker), one event per cycle.
+        out_valid = Signal()
+        out_marker = Signal()
+        out_lanes = Signal(k)
+        out_base = Signal(range(n + k))
+        lowest = Signal(range(k))
+        for j in reversed(range(k)):
+            with m.If(out_lanes[j]):
+                m.d.comb += lowest.eq(j)
+        rest = Signal(k)  # lanes left after the lowest one is sent
+        m.d.comb += rest.eq(out_lanes & (out_lanes - 1))
         transfer = self.events.valid & self.events.ready
-        leave = ~is_marker & (~emit | (transfer & ~rest.any()))
+        out_done = out_valid & Mux(out_marker, transfer,
+                                   ~out_lanes.any() | (transfer & ~rest.any()))
         m.d.comb += [
-            self.events.valid.eq(replaying & (is_marker | emit)),
-            self.events.payload.index.eq(Mux(is_marker, 0, (base + lowest)[:ibits])),
-            self.events.payload.value.eq(~is_marker),
-            self.events.payload.last.eq(is_marker),
-            rd.addr.eq(word),
+            self.events.valid.eq(out_valid & (out_marker | out_lanes.any())),
+            self.events.payload.index.eq(Mux(out_marker, 0, (out_base + lowest)[:ibits])),
+            self.events.payload.value.eq(~out_marker),
+            self.events.payload.last.eq(out_marker),
         ]
-        with m.If(replaying & is_marker & transfer):
-            m.d.comb += rd.addr.eq(0)
-            m.d.sync += [word.eq(0), base.eq(0)]
-            with m.If(step == self.timesteps - 1):
-                m.d.sync += [step.eq(0), replaying.eq(0)]
+        with m.If(out_valid & ~out_marker & transfer):
+            m.d.sync += out_lanes.eq(rest)
+        with m.If(out_done):
+            m.d.sync += out_valid.eq(0)
+        with m.If(out_marker & transfer & ~fetching):  # the last marker of the image
+            m.d.sync += replaying.eq(0)
+
+        take = fetching & (~out_valid | out_done)
+        m.d.comb += rd.addr.eq(word)
+        with m.If(take):
+            m.d.sync += [out_valid.eq(1), out_marker.eq(word == words), out_lanes.eq(fire),
+                         out_base.eq(base)]
+            with m.If(word == words):
+                m.d.comb += rd.addr.eq(0)
+                m.d.sync += [word.eq(0), base.eq(0)]
+                with m.If(step == self.timesteps - 1):
+                    m.d.sync += [step.eq(0), fetching.eq(0)]
+                with m.Else():
+                    m.d.sync += step.eq(step + 1)
             with m.Else():
-                m.d.sync += step.eq(step + 1)
-        with m.Elif(replaying & leave):
-            m.d.comb += rd.addr.eq(word + 1)
-            m.d.sync += [word.eq(word + 1), base.eq(base + k), mask.eq((1 << k) - 1)]
-            if last_lanes == k:
-                m.d.sync += lfsr.eq(states[k - 1])
-            else:
-                m.d.sync += lfsr.eq(Mux(word == words - 1, states[last_lanes - 1], states[k - 1]))
-        with m.Elif(replaying & transfer):
-            m.d.sync += mask.eq(rest)
+                m.d.comb += rd.addr.eq(word + 1)
+                m.d.sync += [word.eq(word + 1), base.eq(base + k)]
+                if last_lanes == k:
+                    m.d.sync += lfsr.eq(states[k - 1])
+                else:
+                    m.d.sync += lfsr.eq(Mux(word == words - 1, states[last_lanes - 1],
+                                            states[k - 1]))
         return m
 
 

@@ -135,9 +135,10 @@ def test_rate_draws_per_cycle_match_golden(size, draws):
         golden = golden_rate_events(spec_input, timesteps, image)
         assert result["steps"] == golden
         if draws > 1:
-            # One cycle per word, one more per extra firing value of a word, one per marker.
+            # One cycle per word, one more per extra firing value of a word, one per marker, and
+            # one per image to fill the output register.
             lanes = np.zeros(words * draws, bool)
-            expected = 0
+            expected = 1
             for events in golden:
                 lanes[:] = False
                 lanes[[i for i, _ in events]] = True
