@@ -21,7 +21,11 @@ Other layer kinds replace ``events · G + G`` by ``events · per_event + walk`` 
   group, taps outside the output included: they write nothing) and ``walk = OH · OW · G``;
 * sumpool, avgpool, orpool: ``per_event = k²`` and ``walk = C · OH · OW`` (every output is read,
   sent if nonzero and cleared); gap: ``per_event = 1`` and ``walk = C``;
-* flatten: no hardware, no cycles.
+* flatten: no hardware, no cycles;
+* residual (``N = C·H·W`` neurons, ``G = ceil(N / P)``): ``per_event = 1`` (an event adds into one
+  lane of one word) and ``walk = G``; its events are the branch's plus the shortcut's (the source's
+  spikes ``delay`` steps earlier), and from step ``delay`` on the branch's end-of-step marker
+  costs one more cycle (it hands over to the shortcut FIFO): ``STEP_OVERHEAD + 1`` per step.
 
 All engines have the same ``STEP_OVERHEAD`` per step (measured with the linear one).
 """
@@ -66,6 +70,8 @@ def layer_cost(layer, in_shape, lanes: int) -> tuple[int, int, int]:
 
         geo = window(layer, in_shape)
         return layer.kernel ** 2, geo.channels * geo.positions, STEP_OVERHEAD
+    if layer.kind == "residual":
+        return 1, groups(int(np.prod(in_shape)), lanes), STEP_OVERHEAD + 1
     g = groups(layer.n_out, lanes)
     if layer.kind == "conv2d":
         from .geometry import window
@@ -77,6 +83,15 @@ def layer_cost(layer, in_shape, lanes: int) -> tuple[int, int, int]:
 
 def _outputs(layer, out_shape) -> int:
     return int(np.prod(out_shape))
+
+
+def _groups_of(layer, in_shape, lanes: int) -> int:
+    """Lane groups of a layer with neurons (0 for stateless layers)."""
+    if layer.stateless:
+        return 0
+    if layer.kind == "residual":
+        return groups(int(np.prod(in_shape)), lanes)
+    return groups(layer.n_out, lanes)
 
 
 def predicted_cycles(spec: NetSpec, lanes: Sequence[int], active_inputs: int,
@@ -101,11 +116,14 @@ def predicted_cycles(spec: NetSpec, lanes: Sequence[int], active_inputs: int,
     """
     per_layer = []
     events = float(active_inputs)
+    index_of = {layer.name: index for index, layer in enumerate(spec.layers)}
     for index, (layer, p, (in_shape, _)) in enumerate(zip(spec.layers, lanes, layer_shapes(spec))):
         per_event, walk, overhead = layer_cost(layer, in_shape, p)
+        if layer.kind == "residual":  # the shortcut's events too (a mean: the delay shifts them)
+            events += float(spikes_per_step[index_of[layer.source]])
         per_step = events * per_event + walk + overhead
         per_layer.append({"layer": layer.name, "lanes": p,
-                          "groups": 0 if layer.stateless else groups(layer.n_out, p),
+                          "groups": _groups_of(layer, in_shape, p),
                           "events_per_step": events, "cycles_per_step": per_step})
         if layer.kind != "flatten":  # flatten passes its input's events on
             events = float(spikes_per_step[index])
@@ -124,9 +142,13 @@ def cost_formula(spec: NetSpec, lanes: Sequence[int]) -> dict:
     per_layer = []
     worst_events = float(spec.input.size)
     worst_step = 0.0
-    for layer, p, (in_shape, out_shape) in zip(spec.layers, lanes, layer_shapes(spec)):
+    shapes = layer_shapes(spec)
+    out_of = {layer.name: out_shape for layer, (_, out_shape) in zip(spec.layers, shapes)}
+    for layer, p, (in_shape, out_shape) in zip(spec.layers, lanes, shapes):
         per_event, walk, overhead = layer_cost(layer, in_shape, p)
-        g = 0 if layer.stateless else groups(layer.n_out, p)
+        g = _groups_of(layer, in_shape, p)
+        if layer.kind == "residual":  # the branch's outputs and the shortcut's, every one active
+            worst_events += float(_outputs(layer, out_of[layer.source]))
         per_layer.append({"layer": layer.name, "groups": g,
                           "cycles_per_step": f"events * {per_event} + {walk + overhead}"})
         # Worst case: every input active, and every neuron firing (k - 1 extra cycles per word:

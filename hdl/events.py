@@ -6,8 +6,9 @@ events have ``value`` 1; the first layer receives the direct-coded input values.
 
 from __future__ import annotations
 
-from amaranth.hdl import unsigned
-from amaranth.lib import data, stream
+from amaranth.hdl import Module, unsigned
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
 
 
 def index_bits(count: int) -> int:
@@ -27,3 +28,27 @@ def event_layout(count: int, value_bits: int) -> data.StructLayout:
 def event_stream(count: int, value_bits: int) -> stream.Signature:
     """A stream of events of :func:`event_layout`."""
     return stream.Signature(event_layout(count, value_bits))
+
+
+class EventFork(wiring.Component):
+    """One event stream to two consumers, each event transferred to both in the same cycle.
+
+    ``a`` and ``b`` see an event as valid only while the other one is ready, and the input is
+    ready only when both are: nothing is dropped, duplicated or reordered, and neither consumer
+    runs ahead of the other. Every path is combinational (no cycle added); no ``ready`` of either
+    side depends on its ``valid``, so there is no combinational loop. A consumer's ``valid`` drops
+    only after a transfer: the other's ``ready`` falls only by a transfer of its own, which is one
+    of both.
+    """
+
+    def __init__(self, count: int, value_bits: int):
+        signature = event_stream(count, value_bits)
+        super().__init__({"events_in": In(signature), "a": Out(signature), "b": Out(signature)})
+
+    def elaborate(self, platform):
+        m = Module()
+        inp, a, b = self.events_in, self.a, self.b
+        m.d.comb += [a.payload.eq(inp.payload), b.payload.eq(inp.payload),
+                     a.valid.eq(inp.valid & b.ready), b.valid.eq(inp.valid & a.ready),
+                     inp.ready.eq(a.ready & b.ready)]
+        return m

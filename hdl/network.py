@@ -5,23 +5,28 @@ from __future__ import annotations
 import numbers
 from collections.abc import Sequence
 
+import numpy as np
+
 from amaranth.hdl import Module, Mux, Signal, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from spikeforge.bounds import analyse, count_bits
+from spikeforge.bounds import analyse, count_bits, unsigned_bits
 from spikeforge.errors import SpikeforgeError
 from spikeforge.netspec import NetSpec, layer_shapes
 
-from .input_buffer import InputBuffer
+from .input_buffer import InputBuffer, event_value_bits
 from .conv_engine import ConvEngine
 from .cost import predicted_cycles  # noqa: F401  (re-exported: the cost model's home was here)
 from .geometry import window
-from .layer_engine import LayerEngine, memory_shapes, membrane_signature
+from .events import EventFork
+from .layer_engine import LayerEngine, memory_shapes, membrane_signature, spike_bits
 from .pool_engine import POOL_KINDS, PoolEngine, pool_memory_shapes
 from .readout import SpikeCountReadout
+from .residual_engine import IdentityLayer, ResidualEngine, residual_memory_shapes
 
-SUPPORTED_LAYERS = ("linear", "conv2d", "sumpool", "avgpool", "orpool", "flatten", "gap")
+SUPPORTED_LAYERS = ("linear", "conv2d", "sumpool", "avgpool", "orpool", "flatten", "gap",
+                    "residual")
 SUPPORTED_NEURONS = ("if", "lif", "mtlif", "bistable", "adaptive")
 SUPPORTED_ENCODINGS = ("direct", "rate", "latency", "hybrid")
 DEFAULT_MAX_LANES = 8
@@ -31,26 +36,66 @@ CYCLE_COUNTER_BITS = 32
 MAX_MEMORY_WORDS = 1 << 20
 
 
+def layer_neurons(layer, in_shape) -> int:
+    """Neurons of a layer with neurons as its engine counts them: ``n_out`` (linear), output
+    channels (conv2d), or every value of its shape (residual, whose neurons are ``C·H·W``)."""
+    return int(np.prod(in_shape)) if layer.kind == "residual" else layer.n_out
+
+
 def default_lanes(spec: NetSpec) -> list[int]:
     """Lanes per layer: all neurons (output channels) for layers of up to 16, else 8; 1 for
     stateless layers (pools, flatten, gap), which have no lanes."""
-    return [1 if layer.stateless else layer.n_out if layer.n_out <= 16 else DEFAULT_MAX_LANES
-            for layer in spec.layers]
+    lanes = []
+    for layer, (in_shape, _) in zip(spec.layers, layer_shapes(spec)):
+        n = 1 if layer.stateless else layer_neurons(layer, in_shape)
+        lanes.append(n if n <= 16 else DEFAULT_MAX_LANES)
+    return lanes
 
 
-def lane_limit(layer) -> int:
-    """Largest lanes value of a layer: its neurons (linear), output channels (conv2d), else 1."""
-    return 1 if layer.stateless else layer.n_out
+def lane_limit(layer, in_shape=None) -> int:
+    """Largest lanes value of a layer: its neurons (linear, residual: ``in_shape`` needed),
+    output channels (conv2d), else 1."""
+    return 1 if layer.stateless else layer_neurons(layer, in_shape)
 
 
-def engine_memory_shapes(layer, bound, lanes: int, in_shape) -> dict[str, tuple[int, int]]:
-    """The memories of the engine built for ``layer`` (none for flatten)."""
+def stream_value_bits(spec: NetSpec, bounds=None) -> list[int]:
+    """Width of the event values each layer sends (flatten: its input's), as NetworkTop builds."""
+    bounds = analyse(spec) if bounds is None else bounds
+    bits, result = event_value_bits(spec.input), []
+    for layer, bound in zip(spec.layers, bounds):
+        if layer.kind in POOL_KINDS:
+            bits = unsigned_bits(bound.output_max)
+        elif not layer.stateless:
+            bits = spike_bits(layer)
+        result.append(bits)
+    return result
+
+
+def engine_memory_shapes(layer, bound, lanes: int, in_shape, *, shortcut_bits: int = 1,
+                         timesteps: int = 1) -> dict[str, tuple[int, int]]:
+    """The memories of the engine built for ``layer`` (none for flatten). A residual layer needs
+    its shortcut's value width and T (:func:`network_memory_shapes` gives them)."""
     if layer.kind in POOL_KINDS:
         return pool_memory_shapes(layer, bound, in_shape)
     if layer.kind == "flatten":
         return {}
+    if layer.kind == "residual":
+        return residual_memory_shapes(layer, bound, lanes, layer_neurons(layer, in_shape),
+                                      shortcut_bits, timesteps)
     return memory_shapes(layer, bound, lanes,
                          window(layer, in_shape) if layer.kind == "conv2d" else None)
+
+
+def network_memory_shapes(spec: NetSpec, lanes: Sequence[int]) -> list[dict[str, tuple[int, int]]]:
+    """:func:`engine_memory_shapes` of every layer, first to last."""
+    bounds = analyse(spec)
+    bits = stream_value_bits(spec, bounds)
+    index_of = {layer.name: index for index, layer in enumerate(spec.layers)}
+    return [engine_memory_shapes(layer, bound, p, in_shape, timesteps=spec.timesteps,
+                                 shortcut_bits=bits[index_of[layer.source]]
+                                 if layer.kind == "residual" else 1)
+            for layer, bound, p, (in_shape, _) in zip(spec.layers, bounds, lanes,
+                                                      layer_shapes(spec))]
 
 
 def _check_engines(spec: NetSpec, lanes: list[int]) -> None:
@@ -60,11 +105,8 @@ def _check_engines(spec: NetSpec, lanes: list[int]) -> None:
         raise SpikeforgeError("last layer must be linear for the hardware spike-count readout",
                               f"layer {last.name}", "kind 'linear' (add flatten and a linear layer)",
                               repr(last.kind))
-    from spikeforge.bounds import analyse as bounds_of
-
-    for layer, bound, p, (in_shape, _) in zip(spec.layers, bounds_of(spec), lanes,
-                                              layer_shapes(spec)):
-        for memory, (depth, _) in engine_memory_shapes(layer, bound, p, in_shape).items():
+    for layer, shapes in zip(spec.layers, network_memory_shapes(spec, lanes)):
+        for memory, (depth, _) in shapes.items():
             if depth > MAX_MEMORY_WORDS:
                 raise SpikeforgeError("layer memory too deep for the engine", f"layer {layer.name}",
                                       f"{memory} of at most {MAX_MEMORY_WORDS} words",
@@ -79,7 +121,8 @@ def check_buildable(spec: NetSpec, lanes: Sequence[int] | None) -> list[int]:
     SpikeforgeError
         For a layer kind, neuron or encoding the generator cannot build, a lanes argument that is
         not one integer per layer, lanes outside ``1..n_out`` of their layer (``1..C_out`` for
-        conv2d, exactly 1 for stateless layers), a last layer that is not linear, or an engine
+        conv2d, ``1..C·H·W`` for residual, exactly 1 for stateless layers), a layer that is the
+        source of two residual layers, a last layer that is not linear, or an engine
         memory deeper than :data:`MAX_MEMORY_WORDS`. Raised before any hardware is elaborated,
         naming the layer and the limit. An invalid geometry (a kernel larger than the padded
         input) is a :class:`~spikeforge.errors.NetSpecError` naming the layer.
@@ -88,11 +131,18 @@ def check_buildable(spec: NetSpec, lanes: Sequence[int] | None) -> list[int]:
         raise SpikeforgeError("input encoding not supported by the hardware generator",
                               "input.encoding", f"one of {SUPPORTED_ENCODINGS}", repr(spec.input.encoding))
     layer_shapes(spec)  # geometry first: a window larger than its padded input names its layer
+    shortcut_of: dict[str, str] = {}
     for layer in spec.layers:
         if layer.kind == "residual":
-            raise SpikeforgeError("residual layers (delayed shortcuts) have no hardware engine yet",
-                                  f"layer {layer.name}", f"one of {SUPPORTED_LAYERS}",
-                                  repr(layer.kind))
+            # One fork per source: a second shortcut from one layer would need a three-way fork
+            # and a FIFO per delay (and the golden executor keeps one history length per source).
+            if layer.source in shortcut_of:
+                raise SpikeforgeError("a layer feeds more than one residual shortcut",
+                                      f"layer {layer.name}",
+                                      f"a source no other residual layer uses (layer "
+                                      f"{shortcut_of[layer.source]} already adds {layer.source})",
+                                      f"source {layer.source!r}")
+            shortcut_of[layer.source] = layer.name
         if layer.kind not in SUPPORTED_LAYERS:
             raise SpikeforgeError("layer kind not supported by the hardware generator",
                                   f"layer {layer.name}", f"one of {SUPPORTED_LAYERS}", repr(layer.kind))
@@ -115,14 +165,15 @@ def check_buildable(spec: NetSpec, lanes: Sequence[int] | None) -> list[int]:
         raise SpikeforgeError("wrong number of lanes", "lanes", f"{len(spec.layers)} values, one per "
                               "layer", f"{len(lanes)} values")
     checked = []
-    for layer, p in zip(spec.layers, lanes):
+    for layer, p, (in_shape, _) in zip(spec.layers, lanes, layer_shapes(spec)):
         # numbers.Integral admits numpy integers; bool is an int but never a lane count.
-        limit = lane_limit(layer)
+        limit = lane_limit(layer, in_shape)
         if not isinstance(p, numbers.Integral) or isinstance(p, bool):
             raise SpikeforgeError("lanes value is not an integer", f"layer {layer.name}",
                                   f"an integer in 1..{limit}", repr(p))
         if not 1 <= p <= limit:
-            what = {"linear": "its neurons", "conv2d": "its output channels"}.get(
+            what = {"linear": "its neurons", "conv2d": "its output channels",
+                    "residual": "its neurons, C*H*W"}.get(
                 layer.kind, f"a {layer.kind} layer has no lanes")
             raise SpikeforgeError("lanes out of range", f"layer {layer.name}",
                                   f"1 <= lanes <= {limit} ({what})", str(p))
@@ -188,7 +239,9 @@ class NetworkTop(wiring.Component):
                 if layer.stateless:
                     continue
                 positions = window(layer, in_shape).positions if layer.kind == "conv2d" else 1
-                members[f"membranes_{index}"] = Out(membrane_signature(layer, p, positions))
+                view = (IdentityLayer(layer, layer_neurons(layer, in_shape))
+                        if layer.kind == "residual" else layer)
+                members[f"membranes_{index}"] = Out(membrane_signature(view, p, positions))
         super().__init__(members)
 
     def elaborate(self, platform):
@@ -198,11 +251,21 @@ class NetworkTop(wiring.Component):
                                                          draws_per_cycle=self.draws_per_cycle)
         upstream, value_bits = buffer.events, buffer.event_value_bits
         stage = 0  # position among the layers with neurons (the bistable schedule's stage)
-        for index, (layer, bound, lanes, (in_shape, _)) in enumerate(
+        # Residual shortcuts: the source's stream is forked, its copy waits here for the residual.
+        tapped = {layer.source: layer.name for layer in spec.layers if layer.kind == "residual"}
+        shortcuts: dict[str, tuple] = {}
+        for index, (layer, bound, lanes, (in_shape, out_shape)) in enumerate(
                 zip(spec.layers, self.bounds, self.lanes, self.shapes)):
             if layer.kind == "flatten":
-                continue  # NCHW indices are already flat: no hardware
-            if layer.kind in POOL_KINDS:
+                # NCHW indices are already flat: no hardware
+                upstream = self._tap(m, tapped, shortcuts, layer, upstream, value_bits, out_shape)
+                continue
+            if layer.kind == "residual":
+                shortcut, shortcut_bits = shortcuts[layer.name]
+                engine = ResidualEngine(layer, bound, lanes, layer_neurons(layer, in_shape),
+                                        value_bits, shortcut_bits, spec.timesteps, stage)
+                wiring.connect(m, shortcut, engine.shortcut_in)
+            elif layer.kind in POOL_KINDS:
                 engine = PoolEngine(layer, bound, value_bits, in_shape)
             elif layer.kind == "conv2d":
                 engine = ConvEngine(layer, bound, lanes, value_bits, spec.timesteps, stage, in_shape)
@@ -214,6 +277,7 @@ class NetworkTop(wiring.Component):
                 wiring.connect(m, engine.membranes,
                                wiring.flipped(getattr(self, f"membranes_{index}")))
             upstream, value_bits = engine.events_out, engine.spike_bits
+            upstream = self._tap(m, tapped, shortcuts, layer, upstream, value_bits, out_shape)
             stage += 0 if layer.stateless else 1
         m.submodules.readout = readout = SpikeCountReadout(spec.n_out, count_bits(spec),
                                                            spec.timesteps, value_bits)
@@ -249,3 +313,16 @@ class NetworkTop(wiring.Component):
             m.d.sync += [starts[0].eq(Mux(in_flight == 0, now, starts[0])),
                          starts[1].eq(now), in_flight.eq(in_flight + 1)]
         return m
+
+    @staticmethod
+    def _tap(m, tapped, shortcuts, layer, upstream, value_bits, out_shape):
+        """Fork ``upstream`` if ``layer`` is a residual's source: return the copy that goes on,
+        keep the other (and its value width) in ``shortcuts`` under the residual's name."""
+        if layer.name not in tapped:
+            return upstream
+        residual = tapped[layer.name]
+        fork = EventFork(int(np.prod(out_shape)), value_bits)
+        m.submodules[f"shortcut_fork_{residual}"] = fork
+        wiring.connect(m, upstream, fork.events_in)
+        shortcuts[residual] = (fork.b, value_bits)
+        return fork.a

@@ -42,7 +42,9 @@ from .cost import cost_formula
 from .events import index_bits
 from .input_buffer import check_draws, store_shape
 from .layer_engine import bias_bits, groups
-from .network import CYCLE_COUNTER_BITS, NetworkTop, check_buildable, engine_memory_shapes
+from .network import (CYCLE_COUNTER_BITS, NetworkTop, check_buildable, layer_neurons,
+                      network_memory_shapes)
+from .residual_engine import IdentityLayer, shortcut_steps
 
 TOP_NAME = "spikeforge_top"
 
@@ -160,17 +162,19 @@ def describe(spec: NetSpec, lanes: Sequence[int] | None = None, *, draws_per_cyc
     depth, width = store_shape(spec.input, check_draws(spec.input, draws_per_cycle))
     memories = [{"name": "input_buffer.store", "depth": depth, "width": width}]
     layers = []
-    for layer, bound, p, (in_shape, out_shape) in zip(spec.layers, bounds, lanes,
-                                                      layer_shapes(spec)):
-        for memory, (depth, width) in engine_memory_shapes(layer, bound, p, in_shape).items():
+    for layer, bound, p, (in_shape, out_shape), shapes in zip(
+            spec.layers, bounds, lanes, layer_shapes(spec), network_memory_shapes(spec, lanes)):
+        for memory, (depth, width) in shapes.items():
             memories.append({"name": f"layer_{layer.name}.{memory}", "depth": depth, "width": width})
         if layer.stateless:  # pools, flatten, gap: no neurons, no lanes
             layers.append({"name": layer.name, "kind": layer.kind, "in_shape": list(in_shape),
                            "out_shape": list(out_shape), "output_max": bound.output_max})
             continue
-        entry = {"name": layer.name, "n_in": layer.n_in, "n_out": layer.n_out, "lanes": p,
-                 "groups": groups(layer.n_out, p), "weight_bits": layer.weight_bits,
-                 "bias_bits": bias_bits(layer), "acc_bits": bound.acc_bits,
+        view = (IdentityLayer(layer, layer_neurons(layer, in_shape)) if layer.kind == "residual"
+                else layer)  # a residual layer: N = C*H*W neurons, identity weights, no bias
+        entry = {"name": layer.name, "n_in": view.n_in, "n_out": view.n_out, "lanes": p,
+                 "groups": groups(view.n_out, p), "weight_bits": view.weight_bits,
+                 "bias_bits": bias_bits(view), "acc_bits": bound.acc_bits,
                  "state_bits": layer.neuron.state_bits, "sum_bits": bound.sum_bits,
                  "saturates": bound.saturates, "threshold": layer.neuron.threshold,
                  "neuron": layer.neuron.kind, "reset": layer.neuron.reset}
@@ -178,6 +182,10 @@ def describe(spec: NetSpec, lanes: Sequence[int] | None = None, *, draws_per_cyc
             entry.update(kind="conv2d", in_shape=list(in_shape), out_shape=list(out_shape),
                          kernel=int(layer.weights.shape[2]), stride=layer.stride,
                          padding=layer.padding)
+        if layer.kind == "residual":  # the shortcut: source, delay, and the steps its FIFO holds
+            entry.update(kind="residual", in_shape=list(in_shape), out_shape=list(out_shape),
+                         source=layer.source, delay=layer.delay,
+                         shortcut_steps=shortcut_steps(layer.delay, spec.timesteps))
         layers.append(entry)
     for memory in memories:
         memory["bits"] = memory["depth"] * memory["width"]

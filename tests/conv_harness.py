@@ -115,3 +115,67 @@ def drive_engine(dut, steps_events, seed=0, stall=False, max_cycles=200_000):
 
 def bounds_of(spec, index):
     return analyse(spec)[index]
+
+
+# ---- residual networks -----------------------------------------------------------------------
+
+def residual_layer(name, source, delay, threshold, state_bits=10, neuron=None):
+    """A residual layer adding ``source``'s output, ``delay`` steps late, to the previous layer's."""
+    return LayerSpec(name, "residual", None, 0, None,
+                     neuron or NeuronSpec("if", threshold, "subtract", state_bits),
+                     source=source, delay=delay)
+
+
+def identity_readout(name, n):
+    """A linear readout that repeats its input spikes: weight 1 on the diagonal, threshold 1, no
+    bias. Its counts are the previous layer's spike counts per neuron, so a network test checks
+    that layer exactly (the residual layer, here)."""
+    return LayerSpec(name, "linear", np.eye(n, dtype=np.int64), 2, np.zeros(n, dtype=np.int64),
+                     NeuronSpec("if", 1, "subtract", 4))
+
+
+def linear_residual_net(delay, encoding="direct", timesteps=6, seed=0):
+    """linear(10->8) - linear(8->8) - residual(+ the first, delayed, threshold 2) - identity
+    readout: the counts are the residual neurons' spikes. One spike of either addend alone does
+    not fire them, so a wrong delay or a lost event changes counts."""
+    rng = np.random.default_rng(seed)
+    spike_input = encoding in ("rate", "latency")
+    h1 = linear_layer(rng, "h1", 10, 8, threshold=2 if spike_input else 6)
+    h2 = linear_layer(rng, "h2", 8, 8, threshold=2)
+    return NetSpec(InputSpec(10, encoding, 4, None),
+                   (h1, h2, residual_layer("res", "h1", delay, 2), identity_readout("out", 8)),
+                   timesteps).validate()
+
+
+def conv_residual_net(delay, encoding="direct", timesteps=5, seed=0, source_pool=False):
+    """conv(1->3, 3x3, pad 1) - conv(3->3, 3x3, pad 1) - residual(+ conv 1) - flatten - identity
+    readout(48) on 1x4x4. With ``source_pool`` a 1x8x8 input, the stem followed by a sumpool 2
+    whose multi-bit sums (0..4) are the shortcut (residual threshold 3)."""
+    rng = np.random.default_rng(seed)
+    spike_input = encoding in ("rate", "latency")
+    stem = conv_layer(rng, "c1", 1, 3, 3, 1, threshold=2 if spike_input else 8, padding=1, scale=1)
+    branch = conv_layer(rng, "c2", 3, 3, 3, 1, threshold=2, padding=1, scale=1, bias_range=1)
+    tail = [stateless("flat", "flatten"), identity_readout("out", 48)]
+    if source_pool:
+        layers = [stem, stateless("p0", "sumpool", 2, 2), branch,
+                  residual_layer("res", "p0", delay, 3)] + tail
+        return image_spec((1, 8, 8), layers, timesteps=timesteps, encoding=encoding)
+    layers = [stem, branch, residual_layer("res", "c1", delay, 2)] + tail
+    return image_spec((1, 4, 4), layers, timesteps=timesteps, encoding=encoding)
+
+
+def resnet_spec(neuron="if", head="gap", seed=0):
+    """quant/convert.py's ResNet (conv stride 2 - residual block (conv, conv, + stem) - head -
+    linear) on 8x8 digits, untrained, converted with synchronous-neuron delays (bistable: the
+    shortcut waits 2 phases). Returns the NetSpec and the digit images it was calibrated on."""
+    import torch
+
+    from spikeforge.quant.convert import activation_scales, build_resnet, convert
+    from spikeforge.quant.data import load_digits_split
+
+    torch.manual_seed(seed)
+    model = build_resnet((1, 8, 8), 2, 3, weight_bits=4, act_bits=2, head=head).eval()
+    x = load_digits_split(seed=0).x_train[:40]
+    scales = activation_scales(model, x)
+    timesteps = 18 if neuron == "bistable" else 7
+    return convert(model, scales, neuron=neuron, timesteps=timesteps).netspec, x

@@ -127,16 +127,17 @@ def test_unbuildable_geometries_are_refused_by_layer():
         check_buildable(last_conv, None)
 
 
-def test_residual_is_refused_by_name():
+def test_residual_layer_builds_and_matches_golden():
+    """Residual layers were refused by name before their engine existed (tests/test_hdl_residual.py
+    has the engine's own tests); this once-refused network now builds and agrees with golden."""
     rng = np.random.default_rng(0)
     c1 = conv_layer(rng, "c1", 1, 2, 3, 1, threshold=2, padding=1)
     res = type(c1)("res", "residual", None, 0, None, NeuronSpec("if", 2, "subtract", 8),
                    source="c1", delay=0)
     spec = image_spec((1, 4, 4), [c1, res, stateless("f", "flatten"),
                                   linear_layer(rng, "o", 32, 2, 2)])
-    with pytest.raises(SpikeforgeError, match=r"residual layers \(delayed shortcuts\) have no "
-                                              r"hardware engine yet at layer res"):
-        NetworkTop(spec)
+    assert check_buildable(spec, None) == [2, 8, 1, 2]
+    _check(spec, [2, 8, 1, 2], images_for(spec, 2, 3, sparsity=0.3))
 
 
 @pytest.mark.parametrize("make, lanes", [(conv_net, [3, 1, 2, 1, 4]), (sumpool_net, [2, 1, 1, 3])],
