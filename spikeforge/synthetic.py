@@ -6,7 +6,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from .netspec import InputSpec, LayerSpec, NetSpec, NeuronSpec
+from .netspec import NONE_NEURON, InputSpec, LayerSpec, NetSpec, NeuronSpec
 
 
 def random_netspec(seed: int = 0, sizes=(64, 32, 10), weight_bits=(1, 4), timesteps: int = 8,
@@ -75,18 +75,33 @@ class RandomNetwork:
     def describe(self) -> str:
         """One line: layer sizes, neurons, widths, T, encoding and lanes (for messages)."""
         spec = self.spec
-        layers = ", ".join(
-            f"{layer.n_in}->{layer.n_out} w{layer.weight_bits}"
-            + (f"x{layer.scale}" if layer.weight_bits == 1 else "")
-            + f" {layer.neuron.kind}/{layer.neuron.reset} s{layer.neuron.state_bits}"
-            f" θ{layer.neuron.threshold}" for layer in spec.layers)
+        layers = ", ".join(_describe_layer(layer) for layer in spec.layers)
         return (f"seed {self.seed}: {spec.input.encoding} in{spec.input.bits}b<= "
                 f"{spec.input.value_max}, T {spec.timesteps}, [{layers}], lanes {list(self.lanes)}")
 
 
+def _describe_layer(layer) -> str:
+    """One layer for :meth:`RandomNetwork.describe` (linear layers as they always were: the pinned
+    digests of the drawn sets hash these lines)."""
+    neuron = (f" {layer.neuron.kind}/{layer.neuron.reset} s{layer.neuron.state_bits}"
+              f" θ{layer.neuron.threshold}")
+    if layer.kind == "linear":
+        return (f"{layer.n_in}->{layer.n_out} w{layer.weight_bits}"
+                + (f"x{layer.scale}" if layer.weight_bits == 1 else "") + neuron)
+    if layer.kind == "conv2d":
+        return (f"conv {layer.n_in}->{layer.n_out} k{layer.weights.shape[2]} s{layer.stride}"
+                f" p{layer.padding} w{layer.weight_bits}"
+                + (f"x{layer.scale}" if layer.weight_bits == 1 else "") + neuron)
+    if layer.kind == "residual":
+        return f"residual +{layer.source} d{layer.delay}" + neuron
+    if layer.kind in ("sumpool", "avgpool", "orpool"):
+        return f"{layer.kind} k{layer.kernel} s{layer.stride} >>{layer.shift}"
+    return f"{layer.kind} >>{layer.shift}" if layer.kind == "gap" else layer.kind
+
+
 def network_strategy(neuron_kinds=DEFAULT_KINDS, encodings=DEFAULT_ENCODINGS, max_layers: int = 3,
                      max_inputs: int = 20, max_neurons: int = 12, max_outputs: int = 8,
-                     max_timesteps: int = 8, max_images: int = 4):
+                     max_timesteps: int = 8, max_images: int = 4, image_layers: bool = False):
     """A hypothesis strategy of :class:`RandomNetwork` s: linear layers of any supported neuron.
 
     Hypothesis draws the structure (layer count and sizes, weight widths and binary scales, neuron
@@ -109,6 +124,12 @@ def network_strategy(neuron_kinds=DEFAULT_KINDS, encodings=DEFAULT_ENCODINGS, ma
         Largest T of non-bistable networks (bistable ones take T around ``(L + 1) · P``).
     max_images : int
         Images per network, 1..``max_images``.
+    image_layers : bool
+        Off (default): linear networks as above, the very draws the pinned random sets were made
+        of. On: small image networks instead (:func:`_image_networks`): a conv2d stem, maybe a
+        pool, maybe a residual block (one or two shape-keeping convs and a residual layer adding
+        the stem's or the pool's output, delayed 0..3 steps), a gap or flatten head and a linear
+        readout; ``max_inputs`` and ``max_layers`` do not apply.
 
     Returns
     -------
@@ -123,6 +144,10 @@ def network_strategy(neuron_kinds=DEFAULT_KINDS, encodings=DEFAULT_ENCODINGS, ma
     if not kinds:
         raise ValueError(f"network_strategy: no known neuron kind in {tuple(neuron_kinds)}; "
                          f"expected some of {known}")
+
+    if image_layers:
+        return _image_networks(st, kinds, layered, encodings, max_neurons, max_outputs,
+                               max_timesteps, max_images)
 
     @st.composite
     def networks(draw):
@@ -182,6 +207,121 @@ def network_strategy(neuron_kinds=DEFAULT_KINDS, encodings=DEFAULT_ENCODINGS, ma
         images[rng.random((n_images, size)) < rng.uniform(0, 0.7)] = 0  # sparse: fewer events
         if n_images > 1 and draw(st.booleans()):
             images[0] = 0  # an all-zero image: only end-of-step markers
+        return RandomNetwork(spec, tuple(lanes), images.astype(np.int64), seed)
+
+    return networks()
+
+
+def _image_networks(st, kinds, layered, encodings, max_neurons, max_outputs, max_timesteps,
+                    max_images):
+    """The ``image_layers`` strategy of :func:`network_strategy` (arguments as there)."""
+
+    @st.composite
+    def networks(draw):
+        seed = draw(st.integers(0, 2**32 - 1))
+        rng = np.random.default_rng(seed)
+        residual = draw(st.booleans())
+        branch = draw(st.integers(1, 2)) if residual else 0
+        pool = draw(st.sampled_from(["none", "sumpool", "avgpool", "orpool"]))
+        head = draw(st.sampled_from(["gap", "flatten"]))
+        n_neuron_layers = 2 + branch + (1 if residual else 0)  # stem, branch, residual, readout
+        bistable = "bistable" in kinds and (not layered or draw(st.integers(0, len(kinds) - 1)) == 1)
+        encoding = draw(st.sampled_from(list(encodings)))
+        if bistable:
+            phase = draw(st.integers(1, 2))
+            pass_steps = (n_neuron_layers + 1) * phase
+            timesteps = draw(st.integers(max(1, pass_steps - phase), pass_steps + phase))
+        else:
+            phase, timesteps = 0, draw(st.integers(1, max_timesteps))
+        in_bits = draw(st.integers(1, 6))
+        in_max = draw(st.one_of(st.just((1 << in_bits) - 1), st.integers(1, (1 << in_bits) - 1)))
+        shape = (draw(st.integers(1, 2)), draw(st.integers(3, 6)), draw(st.integers(3, 6)))
+        size = int(np.prod(shape))
+        inp = InputSpec(size, encoding, in_bits, in_max, shape=shape,
+                        rate_seed=draw(st.integers(1, 0xFFFF)) if encoding == "rate" else 0xACE1)
+        layers, lanes = [], []
+        state = {"shape": shape, "max": inp.first_layer_max}
+
+        def neurons(count_current):
+            """A neuron for a layer whose typical current (half its inputs at their largest) is
+            ``count_current``, with a threshold from 1/16 to 1x of it (as the linear draws)."""
+            kind = "bistable" if bistable else draw(st.sampled_from(layered))
+            neuron = draw(_neuron_strategy(st, kind, timesteps, phase))
+            typical = count_current
+            if kind == "adaptive":
+                typical *= np.mean(neuron.gain_table) / (1 << neuron.frac_bits)
+            state_max = (1 << (neuron.state_bits - 1)) - 1
+            threshold = int(min(state_max, max(1, typical * draw(st.integers(1, 16)) // 16)))
+            return replace(neuron, threshold=threshold), state_max
+
+        def conv(name, c_out, k, stride, padding):
+            c_in = state["shape"][0]
+            bits = draw(st.integers(1, 4))
+            if bits == 1:
+                scale, weights = 1 << draw(st.integers(0, 2)), rng.choice([-1, 1], (c_out, c_in, k, k))
+            else:
+                scale, half = 1, 1 << (bits - 1)
+                weights = rng.integers(-half, half, (c_out, c_in, k, k))
+            typical = (np.clip(weights * scale, 0, None).reshape(c_out, -1).sum(axis=1).mean()
+                       * state["max"] / 2)
+            neuron, state_max = neurons(typical)
+            bias_max = draw(st.integers(0, max(0, min(state_max, neuron.threshold))))
+            layers.append(LayerSpec(name, "conv2d", weights, bits, rng.integers(-bias_max, bias_max + 1, c_out),
+                                    neuron, scale=scale, stride=stride, padding=padding))
+            lanes.append(draw(st.integers(1, c_out)))
+            _, h, w = state["shape"]
+            state["shape"] = (c_out, (h + 2 * padding - k) // stride + 1,
+                              (w + 2 * padding - k) // stride + 1)
+            state["max"] = neuron.spike_max
+
+        k = draw(st.sampled_from([1, 2, 3]))
+        conv("c1", draw(st.integers(1, 4)), k, draw(st.integers(1, 2)),
+             draw(st.integers(0, k // 2)))
+        source = "c1"
+        if pool != "none" and min(state["shape"][1:]) >= 2:
+            shift = draw(st.integers(0, 2)) if pool == "avgpool" else 0
+            layers.append(LayerSpec("p1", pool, None, 0, None, NONE_NEURON, kernel=2,
+                                    stride=draw(st.integers(1, 2)), shift=shift))
+            lanes.append(1)
+            c, h, w = state["shape"]
+            stride = layers[-1].stride
+            state["shape"] = (c, (h - 2) // stride + 1, (w - 2) // stride + 1)
+            state["max"] = state["max"] if pool == "orpool" else (4 * state["max"]) >> shift
+            source = "p1"
+        if residual:
+            source_shape, source_max = state["shape"], state["max"]
+            for index in range(branch):
+                k = draw(st.sampled_from([1, 3]))
+                conv(f"b{index + 1}", source_shape[0], k, 1, k // 2)  # keeps the shape
+            n = int(np.prod(source_shape))
+            neuron, _ = neurons((state["max"] + source_max) / 2)
+            layers.append(LayerSpec("res", "residual", None, 0, None, neuron, source=source,
+                                    delay=draw(st.integers(0, min(3, timesteps)))))
+            lanes.append(draw(st.integers(1, min(n, 16))))
+            state["max"] = neuron.spike_max
+        c, h, w = state["shape"]
+        if head == "gap":
+            shift = draw(st.integers(0, 2))
+            layers.append(LayerSpec("gap", "gap", None, 0, None, NONE_NEURON, shift=shift))
+            n_in, value_max = c, max(1, (h * w * state["max"]) >> shift)
+        else:
+            layers.append(LayerSpec("flat", "flatten", None, 0, None, NONE_NEURON))
+            n_in, value_max = c * h * w, state["max"]
+        lanes.append(1)
+        n_out = draw(st.integers(1, max_outputs))
+        bits = draw(st.integers(2, 4))
+        half = 1 << (bits - 1)
+        weights = rng.integers(-half, half, (n_out, n_in))
+        neuron, state_max = neurons(np.clip(weights, 0, None).sum(axis=1).mean() * value_max / 2)
+        bias_max = draw(st.integers(0, max(0, min(state_max, neuron.threshold))))
+        layers.append(LayerSpec("out", "linear", weights, bits,
+                                rng.integers(-bias_max, bias_max + 1, n_out), neuron))
+        lanes.append(draw(st.integers(1, n_out)))
+        spec = NetSpec(inp, tuple(layers), timesteps, name="random-image",
+                       metadata={"seed": seed}).validate()
+        n_images = draw(st.integers(1, max_images))
+        images = rng.integers(0, in_max + 1, (n_images, size))
+        images[rng.random((n_images, size)) < rng.uniform(0, 0.7)] = 0
         return RandomNetwork(spec, tuple(lanes), images.astype(np.int64), seed)
 
     return networks()
