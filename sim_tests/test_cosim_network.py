@@ -157,3 +157,44 @@ def test_debug_mode_reports_a_membrane_divergence_without_any_spike_difference(t
         assert record["first_divergence"] == expected
     assert result.mismatches == [f"image {i}: {_first_divergence(golden, hardware, i, spec.layers)}"
                                  for i in range(len(images))]
+
+
+# Icarus in the default run; the Verilator build of a hierarchical design takes a minute more.
+@pytest.mark.parametrize("simulator", [pytest.param("verilator", marks=pytest.mark.slow), "icarus"])
+def test_debug_mode_follows_image_layers(tmp_path, simulator):
+    """Debug mode on conv, pool, residual and flatten layers: final membranes in NCHW order, and a
+    divergence in a conv layer's membranes named at that layer."""
+    import dataclasses
+    import sys
+    from pathlib import Path
+
+    from spikeforge.golden import run
+    from spikeforge.netspec import NetSpec
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+    from conv_harness import conv_residual_net, images_for
+
+    spec = conv_residual_net(1, source_pool=True, timesteps=4, seed=2)  # c1 p0 c2 res flat out
+    images = images_for(spec, 3, 2)
+    hardware = run(spec, images, record=True)
+    _, verilog_path = _prepare(tmp_path, spec, [2, 1, 3, 5, 1, 16], hierarchy=True)
+    clean = run_cosim(spec.save(tmp_path / "same.npz"), verilog_path, images, tmp_path / "run",
+                      simulator=simulator, debug=True)
+    assert all(record["first_divergence"] is None for record in clean.images)
+    for index, record in enumerate(clean.images):
+        for layer, membranes in zip(spec.layers, hardware.membranes):
+            if not layer.stateless:
+                assert record["final_membranes"][layer.name] == membranes[-1, index].tolist()
+    assert any(v != 0 for record in clean.images for v in record["final_membranes"]["c1"])
+
+    # The reference's stem differs in one channel's bias: named at c1 (spike or membrane).
+    bias = spec.layers[0].bias.copy()
+    bias[1] += 1
+    other = NetSpec(spec.input, (dataclasses.replace(spec.layers[0], bias=bias),)
+                    + spec.layers[1:], spec.timesteps).validate()
+    golden = run(other, images, record=True)
+    result = run_cosim(other.save(tmp_path / "other.npz"), verilog_path, images, tmp_path / "run2",
+                       simulator=simulator, raise_on_mismatch=False, debug=True)
+    expected = [_first_divergence(golden, hardware, i, spec.layers) for i in range(len(images))]
+    assert all(line is not None and "layer c1," in line for line in expected)
+    assert [record["first_divergence"] for record in result.images] == expected

@@ -83,25 +83,43 @@ class LayerMonitor:
     the debug outputs ``membranes_<index>__valid/first/values`` that the hierarchical Verilog has:
     in each update cycle they carry one lane group's membranes after firing and reset. It wakes on
     every clock edge, so it is for diagnosing a mismatch, not for long runs.
+
+    Parameters
+    ----------
+    dut : cocotb handle of the network top
+    layer : LayerSpec
+    n_out : int
+        The layer's outputs (NCHW-flat for image layers).
+    value_bits : int
+        Width of the values its events carry (spike levels, or a pool's sums).
+    index : int
+        The layer's position in the NetSpec (names its ``membranes_<index>`` port).
+    lane_stride : int
+        Distance between the neurons of neighbouring lanes: 1, or a conv2d layer's output
+        positions per channel (its lanes are output channels).
+    membranes : bool
+        Whether the layer has neurons, hence a membranes port (pools and gap have none).
     """
 
-    def __init__(self, dut, layer, n_out: int, value_bits: int, index: int = 0):
+    def __init__(self, dut, layer, n_out: int, value_bits: int, index: int = 0,
+                 lane_stride: int = 1, membranes: bool = True):
         instance = f"layer_{layer.name}"
         port = f"membranes_{index}"
-        if not hasattr(dut, instance) or not hasattr(dut, f"{port}__valid"):
+        if not hasattr(dut, instance) or (membranes and not hasattr(dut, f"{port}__valid")):
             raise RuntimeError(f"debug mode: no instance {instance} or no output {port}__valid in "
                                "the design: generate the Verilog with its hierarchy "
                                "(generate_verilog(..., hierarchy=True); spikeforge sim --debug does)")
         self.engine = getattr(dut, instance)
-        self.membrane_valid = getattr(dut, f"{port}__valid")
-        self.membrane_first = getattr(dut, f"{port}__first")
-        self.membrane_values = getattr(dut, f"{port}__values")
+        self.membrane_valid = getattr(dut, f"{port}__valid") if membranes else None
+        self.membrane_first = getattr(dut, f"{port}__first") if membranes else None
+        self.membrane_values = getattr(dut, f"{port}__values") if membranes else None
         self.clk = dut.clk
         self.n_out = n_out
         self.index_bits = max(1, (n_out - 1).bit_length())
         self.value_bits = value_bits
+        self.lane_stride = lane_stride
         self.state_bits = layer.neuron.state_bits
-        self.lanes = len(self.membrane_values) // self.state_bits
+        self.lanes = len(self.membrane_values) // self.state_bits if membranes else 0
         self.steps: list[dict[int, int]] = []
         self.membrane_steps: list[dict[int, int | str]] = []
         self._current: dict[int, int] = {}
@@ -125,7 +143,7 @@ class LayerMonitor:
         values = self.membrane_values.value
         word = int(values) if values.is_resolvable else None
         for lane in range(self.lanes):
-            neuron = first + lane
+            neuron = first + lane * self.lane_stride
             if neuron < self.n_out:  # the last group's spare lanes hold no neuron
                 self._membranes[neuron] = (str(values) if word is None else
                                            _signed(word >> (lane * self.state_bits), self.state_bits))
@@ -136,7 +154,8 @@ class LayerMonitor:
         while True:
             await ReadOnly()
             # The update of a step's last group comes before its end-of-step event.
-            if self.membrane_valid.value.is_resolvable and self.membrane_valid.value:
+            if (self.membrane_valid is not None and self.membrane_valid.value.is_resolvable
+                    and self.membrane_valid.value):
                 self._sample_membranes()
             if valid.value and ready.value:
                 word = int(payload.value)
@@ -176,9 +195,11 @@ class ReferenceModel:
         index : int
             Position of the image in the job.
         observed_layers : sequence of list of dict
-            Per layer, per step: neuron -> spike value (absent means no spike).
+            Per layer, per step: neuron -> spike value (absent means no spike); None for a layer
+            without hardware (flatten), which is skipped.
         observed_membranes : sequence of list of dict, optional
-            Per layer, per step: neuron -> membrane (every neuron expected). None skips them.
+            Per layer, per step: neuron -> membrane (every neuron expected). None skips them, for
+            all layers or (an entry None) for one without neurons.
         """
         T = self.spec.timesteps
         if observed_membranes is None:
@@ -186,6 +207,8 @@ class ReferenceModel:
         for layer, trains, membranes, steps, mem_steps in zip(
                 self.spec.layers, self.result.trains, self.result.membranes, observed_layers,
                 observed_membranes):
+            if steps is None:
+                continue
             for t in range(T):
                 got = steps[t] if t < len(steps) else {}
                 want = {int(n): int(trains[t, index, n]) for n in np.flatnonzero(trains[t, index])}
@@ -196,7 +219,7 @@ class ReferenceModel:
                 if mem_steps is None:
                     continue
                 seen = mem_steps[t] if t < len(mem_steps) else {}
-                for neuron in range(layer.n_out):
+                for neuron in range(trains.shape[2]):
                     golden = int(membranes[t, index, neuron])
                     rtl = seen.get(neuron, "none")
                     if rtl != golden:
@@ -236,9 +259,18 @@ async def network_matches_golden(dut):
     checker = Checker(spec.layers[-1].name, spec.timesteps)
     layer_monitors = []
     if job.debug:
-        for index, layer in enumerate(spec.layers):
-            value_bits = max(1, layer.neuron.spike_max.bit_length())
-            layer_monitors.append(LayerMonitor(dut, layer, layer.n_out, value_bits, index))
+        from spikeforge.hdl.network import stream_value_bits
+
+        shapes = netspec_io.layer_shapes(spec)
+        for index, (layer, bits) in enumerate(zip(spec.layers, stream_value_bits(spec))):
+            if layer.kind == "flatten":  # no hardware: its events are its input's
+                layer_monitors.append(None)
+                continue
+            out_shape = shapes[index][1]
+            positions = int(np.prod(out_shape[1:])) if layer.kind == "conv2d" else 1
+            layer_monitors.append(LayerMonitor(dut, layer, int(np.prod(out_shape)), bits, index,
+                                               lane_stride=positions,
+                                               membranes=not layer.stateless))
             cocotb.start_soon(layer_monitors[-1].run())
 
     Clock(dut.clk, CLOCK_NS, unit="ns").start()
@@ -268,14 +300,16 @@ async def network_matches_golden(dut):
         record = {"image": image_id, "expected": expected, "observed": observed,
                   "cycles": cycles, "match": match}
         if job.debug:
-            membranes = [m.take_membranes() for m in layer_monitors]
-            divergence = model.first_divergence(index, [m.take() for m in layer_monitors],
-                                                membranes)
+            membranes = [m.take_membranes() if m is not None and m.lanes else None
+                         for m in layer_monitors]
+            divergence = model.first_divergence(
+                index, [m.take() if m is not None else None for m in layer_monitors], membranes)
             record["first_divergence"] = divergence
-            # The membranes each layer ended the image with, as the RTL showed them.
+            # The membranes each layer with neurons ended the image with, as the RTL showed them.
             record["final_membranes"] = {
-                layer.name: [steps[-1].get(n) if steps else None for n in range(layer.n_out)]
-                for layer, steps in zip(spec.layers, membranes)}
+                layer.name: [steps[-1].get(n) if steps else None for n in range(monitor.n_out)]
+                for layer, steps, monitor in zip(spec.layers, membranes, layer_monitors)
+                if steps is not None}
             if divergence is not None:
                 checker.mismatches.append(f"image {image_id}: {divergence}")
         records.append(record)
