@@ -1,6 +1,6 @@
 """A 784-256-10 MNIST-shaped network on the ECP5-85F (ULX3S), against published MNIST accelerators.
 
-    nice -n 10 python bench/mnist_shaped.py [--images N] [--lanes 8,10 64,10 ...] [--no-build]
+    nice -n 10 python bench/mnist_shaped.py [--images N] [--lanes 8,10 64,10:4 ...] [--no-build]
                                             [--seed S] [--work DIR] [--refresh]
 
 Issue 6. The network has MNIST's shape but no training: random binary hidden weights and random
@@ -27,17 +27,21 @@ rest 0 (MNIST-like strokes on a dark background); the fraction is chosen so that
 spike probability per input and step is 20 %. The script measures the actual input activity with
 the golden encoder and prints it, with the firing rates of both layers.
 
-Per lanes setting it generates the Verilog, co-simulates ``--images`` images on Verilator with
+A setting is ``fc1,fc2`` lanes, optionally ``:k`` for the rate encoder's LFSR draws per cycle
+(``InputBuffer(draws_per_cycle=k)``, default 1): ``64,10:4`` is 64 and 10 lanes with 4 draws per
+cycle. Per setting it generates the Verilog, co-simulates ``--images`` images on Verilator with
 :func:`spikeforge.cosim.fast.run_fast_cosim` (every count compared with the golden executor, bit
 for bit; cycles per image measured), and builds the UART board top for ``ulx3s-85f`` with
 :func:`spikeforge.boards.build.build` (yosys + nextpnr-ecp5 from YoWASP, seed 1, timing not
 required) to read LUTs (``TRELLIS_COMB``), FFs, BRAMs (``DP16KD``), DSPs and Fmax.
 
-Results are cached in ``bench/mnist_shaped_cache.json`` by NetSpec digest and lanes; each entry
+Results are cached in ``bench/mnist_shaped_cache.json`` by NetSpec digest, lanes and draws (key
+``<digest>:<lanes>`` for one draw, ``<digest>:<lanes>:d<k>`` otherwise); each entry
 also records the digest of the network's RTLIL, so a changed generator (``hdl/``) invalidates it
 and the setting is co-simulated and built again. ``--no-build`` skips synthesis (cached build
 figures are still shown when their design digest matches). The JSON on stdout has, per lanes
-setting, LUTs, FFs, BRAMs, DSPs, Fmax, cycles per image, µs per image at Fmax and at the board
+setting, LUTs, FFs, BRAMs, DSPs, Fmax, cycles per image, the cycle floors of the encoder and of
+fc1 (``limits``, computed here from the golden event counts, not from ``hdl/cost.py``), µs per image at Fmax and at the board
 clock (25 MHz), images per second, and the ratios ours / peer for LUTs and µs per image. Exit
 status 1 if any co-simulated count differs from the golden model's.
 """
@@ -73,7 +77,7 @@ HIDDEN_THRESHOLD = 64
 OUTPUT_BITS = 4
 OUTPUT_THRESHOLD = 16
 STATE_BITS = 12
-DEFAULT_LANES = ("8,10", "32,10", "64,10", "128,10")
+DEFAULT_LANES = ("16,10", "24,10:2", "32,10:2", "64,10:4")
 
 PEERS = {
     "spiker_plus": {"what": "Spiker+ (Carpegna et al., arXiv 2401.01141), 784-128-10, Xilinx "
@@ -138,15 +142,44 @@ def netspec_digest(spec: NetSpec) -> str:
     return digest.hexdigest()
 
 
-def network_design_digest(spec: NetSpec, lanes) -> str:
+def network_design_digest(spec: NetSpec, lanes, draws: int = 1) -> str:
     """Digest of the network top's RTLIL (changes whenever ``hdl/`` builds something else)."""
     from amaranth.back import rtlil
 
     from spikeforge.boards.report import design_digest
     from spikeforge.hdl.network import NetworkTop
 
-    return design_digest(rtlil.convert(NetworkTop(spec, list(lanes)), name="spikeforge_top",
-                                       emit_src=False))
+    return design_digest(rtlil.convert(NetworkTop(spec, list(lanes), draws_per_cycle=draws),
+                                       name="spikeforge_top", emit_src=False))
+
+
+def parse_setting(text: str) -> tuple[list[int], int]:
+    """``"64,10:4"`` -> ``([64, 10], 4)``; ``"16,10"`` -> ``([16, 10], 1)``."""
+    lanes_text, _, draws_text = text.partition(":")
+    return [int(part) for part in lanes_text.split(",")], int(draws_text or 1)
+
+
+def cache_key(digest: str, lanes, draws: int) -> str:
+    """``<netspec digest>:<lanes>``, plus ``:d<k>`` for k > 1 (one-draw keys predate the option)."""
+    key = f"{digest}:{','.join(map(str, lanes))}"
+    return key if draws == 1 else f"{key}:d{draws}"
+
+
+def cycle_floors(spec: NetSpec, lanes, draws: int, input_events_per_image: float) -> dict:
+    """Lower bounds of the cycles per image, per stage (the stages overlap, so the largest counts).
+
+    * encoder: the load (one value per cycle) and, per step, one cycle per word of ``draws``
+      values and the end-of-step marker; words with several spikes cost more (not counted);
+    * fc1: ``events · G + G`` per step (``G = ceil(n_out / lanes)``, the neuron update G cycles),
+      with the golden model's mean input events; plus the load, during which fc1 has no events.
+    """
+    n, t = spec.input.size, spec.timesteps
+    groups = -(-spec.layers[0].n_out // lanes[0])
+    encoder = n + t * (-(-n // draws) + 1)
+    fc1 = n + input_events_per_image * groups + t * groups
+    return {"encoder_floor_cycles": int(encoder), "fc1_floor_cycles": round(fc1),
+            "fc1_groups": groups,
+            "bound_by": "encoder" if encoder >= fc1 else "fc1 (events x groups)"}
 
 
 # ---- cache ------------------------------------------------------------------------------------
@@ -158,8 +191,13 @@ def load_cache() -> dict:
         return {}
 
 
-def save_cache(cache: dict) -> None:
-    tmp = CACHE.with_suffix(".json.part")
+def save_cache(cache: dict, key: str | None = None) -> None:
+    """Write the cache; with ``key``, only that entry, merged into the file as it is now (so two
+    runs with different settings, e.g. a build and a co-simulation sweep, keep each other's)."""
+    if key is not None:
+        entry, cache = cache[key], load_cache()
+        cache[key] = entry
+    tmp = CACHE.with_suffix(f".json.{os.getpid()}.part")
     tmp.write_text(json.dumps(cache, indent=1, sort_keys=True) + "\n")
     os.replace(tmp, CACHE)
 
@@ -170,17 +208,17 @@ def log(message: str) -> None:
 
 # ---- stages -----------------------------------------------------------------------------------
 
-def cosimulate(spec_path: Path, spec: NetSpec, lanes, images, work: Path) -> dict:
+def cosimulate(spec_path: Path, spec: NetSpec, lanes, images, work: Path, draws: int = 1) -> dict:
     """Verilog, then the fast Verilator co-simulation; cycles per image and the verdict."""
     from spikeforge.cosim.fast import run_fast_cosim
     from spikeforge.hdl.verilog import describe, generate_verilog
 
     start = time.perf_counter()
-    verilog = generate_verilog(spec, list(lanes))
+    verilog = generate_verilog(spec, list(lanes), draws_per_cycle=draws)
     verilog_path = work / "spikeforge_top.v"
     verilog_path.write_text(verilog)
     generate_s = time.perf_counter() - start
-    design = describe(spec, list(lanes))
+    design = describe(spec, list(lanes), draws_per_cycle=draws)
     budget = int(design["predicted_cycles_max"] * 4)
     result = run_fast_cosim(spec_path, verilog_path, images, work / "cosim",
                             simulator="verilator", cycle_budget=min(budget, 2**31 - 1),
@@ -200,13 +238,14 @@ def cosimulate(spec_path: Path, spec: NetSpec, lanes, images, work: Path) -> dic
     }
 
 
-def synthesize(spec: NetSpec, lanes, work: Path) -> dict:
+def synthesize(spec: NetSpec, lanes, work: Path, draws: int = 1) -> dict:
     """yosys + nextpnr-ecp5 for the ULX3S-85F board top; the tools' figures."""
     from spikeforge.boards.build import build
     from spikeforge.hdl.network import NetworkTop
 
     start = time.perf_counter()
-    report = build(NetworkTop(spec, list(lanes)), spec, board=BOARD, out_dir=work / "build",
+    report = build(NetworkTop(spec, list(lanes), draws_per_cycle=draws), spec, board=BOARD,
+                   out_dir=work / "build",
                    seed=PNR_SEED, require_timing=False)
     data = report.as_dict()
     return {
@@ -223,7 +262,7 @@ def figures(entry: dict) -> dict:
     """Latency figures and the ratios to the peers, from a cache entry."""
     cosim, build = entry.get("cosim") or {}, entry.get("build") or {}
     cycles = cosim.get("cycles_per_image_mean")
-    out = {"lanes": entry["lanes"]}
+    out = {"lanes": entry["lanes"], "input_draws_per_cycle": entry.get("draws_per_cycle", 1)}
     for key in ("luts", "ffs", "brams", "dsps", "fmax_mhz"):
         out[key] = build.get(key)
     out["cycles_per_image"] = cycles
@@ -259,6 +298,8 @@ def figures(entry: dict) -> dict:
             out[f"{stage}_stale"] = ("measured on an older design (RTLIL digest "
                                      f"{entry[stage + '_stale_design_digest'][:12]}); rerun without "
                                      f"--no-{'sim' if stage == 'cosim' else 'build'}")
+    if entry.get("limits"):
+        out["limits"] = entry["limits"]
     out["design_digest"] = entry.get("design_digest", "")[:12]
     if entry.get("build_error"):
         out["build_error"] = entry["build_error"]
@@ -271,7 +312,8 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=20, help="co-simulated images (default 20)")
     parser.add_argument("--lanes", nargs="+", default=list(DEFAULT_LANES),
-                        help="lanes settings, each 'fc1,fc2' (default: %(default)s)")
+                        help="settings, each 'fc1,fc2' lanes, optionally ':k' LFSR draws per "
+                             "cycle (default: %(default)s)")
     parser.add_argument("--no-build", action="store_true", help="skip synthesis (cache only)")
     parser.add_argument("--no-sim", action="store_true", help="skip co-simulation (cache only)")
     parser.add_argument("--seed", type=int, default=6, help="weights seed (default 6)")
@@ -310,6 +352,7 @@ def main(argv=None) -> int:
                     "saturates": bound.saturates, "sum_bits": bound.sum_bits,
                     "firing_rate_per_step": round(float(rate), 4)}
                    for layer, bound, rate in zip(spec.layers, analyse(spec), rates)],
+        "input_events_per_image": float(activity.mean() * spec.input.size * spec.timesteps),
         "synaptic_ops_per_image": float(golden.synaptic_ops_per_image),
         "output_spikes_per_image": float(np.asarray(golden.counts).sum(axis=1).mean()),
     }
@@ -318,33 +361,37 @@ def main(argv=None) -> int:
     cache = load_cache()
     settings, failed = [], False
     for text in args.lanes:
-        lanes = [int(part) for part in text.split(",")]
-        key = f"{digest}:{','.join(map(str, lanes))}"
+        lanes, draws = parse_setting(text)
+        key = cache_key(digest, lanes, draws)
         start = time.perf_counter()
-        design = network_design_digest(spec, lanes)
-        log(f"lanes {lanes}: RTLIL digest {design[:12]} ({time.perf_counter() - start:.1f} s)")
+        design = network_design_digest(spec, lanes, draws)
+        log(f"lanes {lanes} draws {draws}: RTLIL digest {design[:12]} "
+            f"({time.perf_counter() - start:.1f} s)")
         old = cache.get(key) if not args.refresh else None
         entry = old
         if old is None or old.get("design_digest") != design:
             # A new NetSpec or a changed generator: measure again. Figures that --no-sim or
             # --no-build keep from an older design are flagged stale, never passed off as current.
-            entry = {"netspec_digest": digest, "lanes": lanes, "design_digest": design}
+            entry = {"netspec_digest": digest, "lanes": lanes, "draws_per_cycle": draws,
+                     "design_digest": design}
             for stage, skipped in (("cosim", args.no_sim), ("build", args.no_build)):
                 if old and skipped and old.get(stage):
                     entry[stage] = old[stage]
                     entry[f"{stage}_stale_design_digest"] = old.get("design_digest")
                     if stage == "cosim":
                         entry["image_seed"] = old.get("image_seed")
-        work = args.work / f"{digest[:12]}_{'_'.join(map(str, lanes))}"
+        entry["draws_per_cycle"] = draws
+        entry["limits"] = cycle_floors(spec, lanes, draws, network["input_events_per_image"])
+        work = args.work / f"{digest[:12]}_{'_'.join(map(str, lanes))}_d{draws}"
         work.mkdir(parents=True, exist_ok=True)
         cosim = entry.get("cosim")
         stale_sim = (cosim is None or cosim.get("images") != args.images
                      or entry.get("image_seed") != args.image_seed
                      or bool(entry.get("cosim_stale_design_digest")))
         if stale_sim and not args.no_sim:
-            log(f"lanes {lanes}: co-simulating {args.images} images on Verilator")
+            log(f"lanes {lanes} draws {draws}: co-simulating {args.images} images on Verilator")
             try:
-                entry["cosim"] = cosimulate(spec_path, spec, lanes, images, work)
+                entry["cosim"] = cosimulate(spec_path, spec, lanes, images, work, draws)
                 entry["image_seed"] = args.image_seed
                 entry.pop("cosim_error", None)
                 entry.pop("cosim_stale_design_digest", None)
@@ -352,26 +399,26 @@ def main(argv=None) -> int:
                 entry["cosim_error"] = f"{type(exc).__name__}: {exc}"
                 traceback.print_exc()
             cache[key] = entry
-            save_cache(cache)
-            log(f"lanes {lanes}: {entry.get('cosim') or entry.get('cosim_error')}")
+            save_cache(cache, key)
+            log(f"lanes {lanes} draws {draws}: {entry.get('cosim') or entry.get('cosim_error')}")
         stale_build = entry.get("build") is None or bool(entry.get("build_stale_design_digest"))
         if stale_build and not args.no_build:
-            log(f"lanes {lanes}: building for {BOARD} (yosys + nextpnr-ecp5)")
+            log(f"lanes {lanes} draws {draws}: building for {BOARD} (yosys + nextpnr-ecp5)")
             try:
-                entry["build"] = synthesize(spec, lanes, work)
+                entry["build"] = synthesize(spec, lanes, work, draws)
                 entry.pop("build_error", None)
                 entry.pop("build_stale_design_digest", None)
             except Exception as exc:
                 entry["build_error"] = f"{type(exc).__name__}: {exc}"
                 traceback.print_exc()
             cache[key] = entry
-            save_cache(cache)
-            log(f"lanes {lanes}: {entry.get('build') or entry.get('build_error')}")
+            save_cache(cache, key)
+            log(f"lanes {lanes} draws {draws}: {entry.get('build') or entry.get('build_error')}")
         cache[key] = entry
+        save_cache(cache, key)
         if entry.get("cosim") and not entry["cosim"]["bit_exact"]:
             failed = True
         settings.append(figures(entry))
-    save_cache(cache)
 
     print(json.dumps({
         "benchmark": "mnist_shaped", "board": BOARD, "device": "LFE5U-85F (ECP5-85F)",

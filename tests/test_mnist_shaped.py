@@ -67,3 +67,39 @@ def test_golden_hidden_layer_fires_at_a_realistic_rate(spec, bench):
     result = run(spec, bench.random_images(4, seed=1))
     rates = np.asarray(result.firing_rates).mean(axis=1)
     assert 0.02 <= rates[0] <= 0.4 and 0.02 <= rates[1] <= 0.6, rates
+
+
+def test_settings_name_lanes_and_input_draws(bench):
+    assert bench.parse_setting("16,10") == ([16, 10], 1)
+    assert bench.parse_setting("64,10:4") == ([64, 10], 4)
+    # One-draw keys are the keys the cache had before draws existed; others carry ":d<k>".
+    assert bench.cache_key("abc", [16, 10], 1) == "abc:16,10"
+    assert bench.cache_key("abc", [64, 10], 4) == "abc:64,10:d4"
+
+
+def test_cycle_floors(bench, spec):
+    events = 0.2 * 784 * 8
+    one = bench.cycle_floors(spec, [16, 10], 1, events)
+    assert one["encoder_floor_cycles"] == 784 + 8 * 785
+    assert one["fc1_groups"] == 16 and one["bound_by"].startswith("fc1")
+    four = bench.cycle_floors(spec, [128, 10], 4, events)
+    assert four["encoder_floor_cycles"] == 784 + 8 * 197
+    assert four["fc1_floor_cycles"] == round(784 + events * 2 + 8 * 2)
+    assert bench.cycle_floors(spec, [128, 10], 1, events)["bound_by"] == "encoder"
+
+
+def test_cache_entries_are_well_formed(bench):
+    """Every cached setting names its lanes, draws and design; co-simulated ones were bit-exact."""
+    import json
+
+    cache = json.loads((ROOT / "bench" / "mnist_shaped_cache.json").read_text())
+    assert cache
+    for key, entry in cache.items():
+        draws = entry.get("draws_per_cycle", 1)
+        assert key == bench.cache_key(entry["netspec_digest"], entry["lanes"], draws)
+        assert len(entry["design_digest"]) == 64
+        if entry.get("cosim"):
+            assert entry["cosim"]["bit_exact"], key
+        if entry.get("cosim") and entry.get("limits"):
+            # The encoder's floor is a lower bound of every measured latency.
+            assert entry["cosim"]["cycles_per_image_min"] >= entry["limits"]["encoder_floor_cycles"]
