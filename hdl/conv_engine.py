@@ -10,12 +10,14 @@ stride ``s``, zero padding ``p`` and ``OH × OW`` output positions:
 * bias word ``group``, as in the linear engine (one bias per output channel).
 
 An input event with NCHW index ``c_in·H·W + y·W + x`` is split into ``(c_in, y, x)`` by constant
-division (:mod:`spikeforge.hdl.arith`). It then takes ``k · k · G`` cycles, ``(ky, kx, group)`` with
-``group`` fastest: the output row is ``oy = (y + p − ky) / s``, valid only where that is an integer
-in ``0..OH−1`` (likewise ``ox``). A cycle whose position is not valid (outside the padded border,
-or between strides) reads but writes nothing: every event costs the same ``k² · G`` cycles, which
-keeps the control and the cost model (:mod:`spikeforge.hdl.cost`) exact and simple; skipping them
-would save up to ``1 − 1/s²`` of the cycles at stride ``s`` and is a possible refinement.
+division (:mod:`spikeforge.hdl.arith`) when it is taken. Along each axis its valid taps, those
+whose output row ``oy = (y + p − ky) / s`` is an integer in ``0..OH−1``, are a progression
+``ky0, ky0 + s, ...`` with outputs ``oy0, oy0 − 1, ...`` (:func:`spikeforge.hdl.geometry.axis_taps`):
+per-row and per-column constant tables give ``ky0``, ``oy0`` and the count, latched with the
+channel. The event then takes ``n_y · n_x · G`` cycles over just those taps, ``(ky, kx, group)``
+with ``group`` fastest, every cycle writing; an event with no valid tap (stride larger than the
+kernel, or an unpadded edge) takes one cycle and writes nothing. The cost model
+(:mod:`spikeforge.hdl.cost`) charges every event the most one can cost (``<= ceil(k/s)² · G``).
 
 The update pass walks all ``OH · OW · G`` words, position outer and group inner, with the neuron
 arithmetic of :class:`~spikeforge.hdl.layer_engine.LayerEngine` unchanged; a spike of lane ``i``
@@ -26,14 +28,15 @@ membrane read port is transparent to the write port, so it returns the new value
 
 from __future__ import annotations
 
-from amaranth.hdl import Mux, Signal, signed
+from amaranth.hdl import Cat, Const, Mux, Signal, signed
 
 from spikeforge.bounds import LayerBounds, signed_bits, unsigned_bits
 from spikeforge.netspec import LayerSpec
 
 from .arith import divmod_const
-from .geometry import Window, window
+from .geometry import Window, window, window_taps
 from .layer_engine import LayerEngine, pack
+from .select import select
 
 
 def window_axis(m, geo: Window, coordinate, tap, size: int, out_size: int, name: str):
@@ -119,40 +122,93 @@ class ConvEngine(LayerEngine):
     # ---- address generation --------------------------------------------------------------
     def _declare_addressing(self, m, s):
         geo, words = self.geometry, self.positions * self.n_groups
+        rows, columns = window_taps(geo)
+        s.row_taps, s.column_taps = rows, columns
+        most = max(max(t.count for t in rows), max(t.count for t in columns))
+        s.channel = Signal(range(max(geo.channels, 2)), name="channel")
         s.ky = Signal(range(max(geo.kernel, 2)), name="ky")
         s.kx = Signal(range(max(geo.kernel, 2)), name="kx")
+        s.kx_first = Signal.like(s.kx, name="kx_first")
+        s.oy = Signal(range(max(geo.out_height, 2)), name="oy")
+        s.ox = Signal(range(max(geo.out_width, 2)), name="ox")
+        s.ox_first = Signal.like(s.ox, name="ox_first")
+        # Taps still to visit after the current one, per axis (the column count restarts per row).
+        s.rows_left = Signal(range(max(most, 2)), name="rows_left")
+        s.columns_left = Signal.like(s.rows_left, name="columns_left")
+        s.columns_last = Signal.like(s.rows_left, name="columns_last")
+        # An event with no valid tap (stride > kernel, or an unpadded edge): one cycle, no write.
+        s.can_be_empty = any(t.count == 0 for t in rows + columns)
+        s.empty = Signal(name="no_tap") if s.can_be_empty else None
         s.position = Signal(range(max(self.positions, 2)), name="position")
         s.stage1_position = Signal.like(s.position, name="stage1_position")
         s.stage1_address = Signal(range(max(words, 2)), name="stage1_address")
-        s.stage1_valid = Signal(name="stage1_valid")  # stage 1 holds a position inside the output
+        if s.can_be_empty:
+            s.stage1_valid = Signal(name="stage1_valid")  # stage 1 writes (an event with a tap)
+        self._take_event(m, s)
+
+    def _take_event(self, m, s):
+        """On every input transfer, latch the event's channel and its first valid tap and tap
+        counts per axis (from per-row and per-column constant tables): the accumulate then visits
+        only the valid taps. Nothing is read from these registers unless the engine holds an event."""
+        geo = self.geometry
+        plane = geo.height * geo.width
+        index = self.events_in.payload.index
+        channel, rest = divmod_const(m, index, plane, geo.inputs - 1, "event_channel")
+        y, x = divmod_const(m, rest, geo.width, plane - 1, "event_row")
+        take = self.events_in.valid & self.events_in.ready
+        first = {}
+        for axis, coordinate, taps, tap, out, left in (
+                ("y", y, s.row_taps, s.ky, s.oy, s.rows_left),
+                ("x", x, s.column_taps, s.kx, s.ox, s.columns_left)):
+            first_tap = Signal.like(tap, name=f"first_k{axis}")
+            first_out = Signal.like(out, name=f"first_o{axis}")
+            last = Signal.like(left, name=f"last_{axis}_tap")
+            none = Signal(name=f"no_{axis}_tap")
+            # The table as constant words ``first_tap, first_out, count − 1, no tap`` chosen by a
+            # Mux chain (hdl/select.py: Icarus evaluates it at time 0; Yosys folds the constants).
+            fields = (len(first_tap), len(first_out), len(last), 1)
+            words = []
+            for entry in taps:
+                word, offset = 0, 0
+                for value, width in zip((entry.first_tap, entry.first_out,
+                                         max(entry.count - 1, 0), int(entry.count == 0)), fields):
+                    word |= value << offset
+                    offset += width
+                words.append(Const(word, sum(fields)))
+            chosen = Signal(sum(fields), name=f"{axis}_taps")
+            m.d.comb += [chosen.eq(select(coordinate, words)),
+                         Cat(first_tap, first_out, last, none).eq(chosen)]
+            first[axis] = first_tap, first_out, last, none
+        with m.If(take):
+            (ky, oy, last_y, none_y), (kx, ox, last_x, none_x) = first["y"], first["x"]
+            m.d.sync += [s.channel.eq(channel), s.ky.eq(ky), s.oy.eq(oy), s.rows_left.eq(last_y),
+                         s.kx.eq(kx), s.kx_first.eq(kx), s.ox.eq(ox), s.ox_first.eq(ox),
+                         s.columns_left.eq(last_x), s.columns_last.eq(last_x)]
+            if s.can_be_empty:
+                m.d.sync += s.empty.eq(none_y | none_x)
 
     def _read_addresses(self, m, s):
         geo, G, k = self.geometry, self.n_groups, self.geometry.kernel
-        plane = geo.height * geo.width
-        channel, rest = divmod_const(m, s.event_index, plane, geo.inputs - 1, "event_channel")
-        y, x = divmod_const(m, rest, geo.width, plane - 1, "event_row")
-        oy, valid_y = window_axis(m, geo, y, s.ky, geo.height, geo.out_height, "oy")
-        ox, valid_x = window_axis(m, geo, x, s.kx, geo.width, geo.out_width, "ox")
-        s.valid = Signal(name="position_valid")
-        m.d.comb += s.valid.eq(valid_y & valid_x)
         words = self.positions * G
+        # Every visited tap is valid: the output position needs no check (an event without a tap
+        # reads the word its table entry points at, 0, and writes nothing).
         target = Signal(range(max(words, 2)), name="accumulate_address")
-        # An invalid position reads word 0 (never beyond the memory) and writes nothing.
-        m.d.comb += target.eq(Mux(s.valid, (oy * geo.out_width + ox) * G + s.group, 0))
+        m.d.comb += target.eq((s.oy * geo.out_width + s.ox) * G + s.group)
         s.v_addr = Signal(range(max(words, 2)), name="membrane_address")
         m.d.comb += s.v_addr.eq(Mux(s.updating, s.position * G + s.group, target))
-        w_addr = channel * (k * k * G) + s.ky * (k * G) + s.kx * G + s.group
+        w_addr = s.channel * (k * k * G) + s.ky * (k * G) + s.kx * G + s.group
         return w_addr, s.group, s.v_addr
 
     def _latch_stage1(self, m, s):
-        m.d.sync += [s.stage1_position.eq(s.position), s.stage1_address.eq(s.v_addr),
-                     s.stage1_valid.eq(s.valid)]
+        m.d.sync += [s.stage1_position.eq(s.position), s.stage1_address.eq(s.v_addr)]
+        if s.can_be_empty:
+            m.d.sync += s.stage1_valid.eq(~s.empty)
 
     def _write_address(self, s):
         return s.stage1_address
 
     def _write_enable(self, s):
-        return s.stage1_update | s.stage1_valid
+        return s.stage1_update | s.stage1_valid if s.can_be_empty else 1
 
     def _first_neuron(self, s):
         return s.stage1_group * (self.lanes * self.positions) + s.stage1_position
@@ -161,28 +217,42 @@ class ConvEngine(LayerEngine):
         return base + lane * self.positions
 
     def _last_issue(self, s):
-        k = self.geometry.kernel
-        return (s.group == self.n_groups - 1) & (s.ky == k - 1) & (s.kx == k - 1)
+        last = (s.group == self.n_groups - 1) & (s.rows_left == 0) & (s.columns_left == 0)
+        return last | s.empty if s.can_be_empty else last
 
     def _step_counters(self, m, s, issue_accumulate, issue_update):
-        """``group`` fastest; then ``kx``, ``ky`` for an event, ``position`` for the update pass."""
-        G, k, group = self.n_groups, self.geometry.kernel, s.group
+        """``group`` fastest; then the valid ``kx``, ``ky`` of an event (stride apart, their
+        outputs one apart), or ``position`` for the update pass. The event's last issue changes
+        no tap register: :meth:`_take_event` may load the next event's in the same cycle."""
         with m.If(issue_accumulate | issue_update):
-            with m.If(group == G - 1):
-                m.d.sync += group.eq(0)
-                with m.If(issue_accumulate):
-                    with m.If(s.kx == k - 1):
-                        m.d.sync += s.kx.eq(0)
-                        with m.If(s.ky == k - 1):
-                            m.d.sync += [s.ky.eq(0), s.holding.eq(0)]
-                        with m.Else():
-                            m.d.sync += s.ky.eq(s.ky + 1)
-                    with m.Else():
-                        m.d.sync += s.kx.eq(s.kx + 1)
+            if s.can_be_empty:
+                with m.If(issue_accumulate & s.empty):
+                    m.d.sync += s.holding.eq(0)
                 with m.Else():
-                    with m.If(s.position == self.positions - 1):
-                        m.d.sync += [s.position.eq(0), s.marker_pending.eq(1)]
+                    self._advance_taps(m, s, issue_accumulate)
+            else:
+                self._advance_taps(m, s, issue_accumulate)
+
+    def _advance_taps(self, m, s, issue_accumulate):
+        G, stride, group = self.n_groups, self.geometry.stride, s.group
+        with m.If(group == G - 1):
+            m.d.sync += group.eq(0)
+            with m.If(issue_accumulate):
+                with m.If(s.columns_left == 0):
+                    with m.If(s.rows_left == 0):
+                        m.d.sync += s.holding.eq(0)
                     with m.Else():
-                        m.d.sync += s.position.eq(s.position + 1)
+                        m.d.sync += [s.rows_left.eq(s.rows_left - 1),
+                                     s.ky.eq(s.ky + stride), s.oy.eq(s.oy - 1),
+                                     s.columns_left.eq(s.columns_last),
+                                     s.kx.eq(s.kx_first), s.ox.eq(s.ox_first)]
+                with m.Else():
+                    m.d.sync += [s.columns_left.eq(s.columns_left - 1),
+                                 s.kx.eq(s.kx + stride), s.ox.eq(s.ox - 1)]
             with m.Else():
-                m.d.sync += group.eq(group + 1)
+                with m.If(s.position == self.positions - 1):
+                    m.d.sync += [s.position.eq(0), s.marker_pending.eq(1)]
+                with m.Else():
+                    m.d.sync += s.position.eq(s.position + 1)
+        with m.Else():
+            m.d.sync += group.eq(group + 1)

@@ -17,8 +17,12 @@ events arrive) add logic to the update, not cycles.
 
 Other layer kinds replace ``events · G + G`` by ``events · per_event + walk`` (:func:`layer_cost`):
 
-* conv2d (``k × k`` kernel, ``OH × OW`` outputs): ``per_event = k² · G`` (every kernel tap of every
-  group, taps outside the output included: they write nothing) and ``walk = OH · OW · G``;
+* conv2d (``k × k`` kernel, stride ``s``, ``OH × OW`` outputs): an event visits only its valid
+  taps, ``n_y(y) · n_x(x)`` of them (``n(c)`` per axis, :func:`spikeforge.hdl.geometry.axis_taps`),
+  each for ``G`` groups; an event with no valid tap costs one cycle. The model takes event
+  counts, not positions, so it charges the most any event costs, ``per_event = max n_y · max n_x
+  · G`` (``<= ceil(k / s)² · G``, equal to it unless the map is smaller than the kernel): an upper
+  bound, exact for events away from the border; ``walk = OH · OW · G``;
 * sumpool, avgpool, orpool: ``per_event = k²`` and ``walk = C · OH · OW`` (every output is read,
   sent if nonzero and cleared); gap: ``per_event = 1`` and ``walk = C``;
 * flatten: no hardware, no cycles;
@@ -74,10 +78,11 @@ def layer_cost(layer, in_shape, lanes: int) -> tuple[int, int, int]:
         return 1, groups(int(np.prod(in_shape)), lanes), STEP_OVERHEAD + 1
     g = groups(layer.n_out, lanes)
     if layer.kind == "conv2d":
-        from .geometry import window
+        from .geometry import max_taps, window
 
         geo = window(layer, in_shape)
-        return geo.kernel ** 2 * g, geo.positions * g, STEP_OVERHEAD
+        # A bound: events near the border (or off the stride grid) have fewer valid taps.
+        return max(1, max_taps(geo)) * g, geo.positions * g, STEP_OVERHEAD
     return g, g, STEP_OVERHEAD
 
 

@@ -58,3 +58,45 @@ def window(layer: LayerSpec, in_shape) -> Window:
         return Window(channels, height, width, int(layer.weights.shape[2]), layer.stride,
                       layer.padding)
     return Window(channels, height, width, layer.kernel, layer.stride, 0)
+
+
+@dataclass(frozen=True)
+class AxisTaps:
+    """The kernel taps of one input row (or column) that land on an output.
+
+    An input at coordinate ``c`` reaches output ``o`` through tap ``t = c + padding − o·stride``
+    when ``0 <= t < kernel`` and ``0 <= o < out_size``. Those taps form the progression
+    ``first_tap, first_tap + stride, ...`` (``count`` of them, at most ``ceil(kernel / stride)``),
+    with outputs ``first_out, first_out − 1, ...``. ``count`` 0 (stride larger than the kernel,
+    or an edge without padding): no tap, and ``first_tap = first_out = 0``.
+    """
+
+    first_tap: int
+    first_out: int
+    count: int
+
+
+def axis_taps(size: int, kernel: int, stride: int, padding: int, out_size: int) -> list[AxisTaps]:
+    """Per input coordinate ``0..size−1``, its valid taps along one axis (:class:`AxisTaps`)."""
+    taps = []
+    for c in range(size):
+        shifted = c + padding
+        high = min(shifted // stride, out_size - 1)              # the largest output reached
+        low = max(-(-(shifted - kernel + 1) // stride), 0)       # the smallest
+        if high < low:
+            taps.append(AxisTaps(0, 0, 0))
+        else:
+            taps.append(AxisTaps(shifted - high * stride, high, high - low + 1))
+    return taps
+
+
+def window_taps(geo: Window) -> tuple[list[AxisTaps], list[AxisTaps]]:
+    """The valid taps of every input row and every input column of a window."""
+    return (axis_taps(geo.height, geo.kernel, geo.stride, geo.padding, geo.out_height),
+            axis_taps(geo.width, geo.kernel, geo.stride, geo.padding, geo.out_width))
+
+
+def max_taps(geo: Window) -> int:
+    """The most valid taps one input event has: at most ``ceil(kernel / stride)²``."""
+    rows, columns = window_taps(geo)
+    return max(t.count for t in rows) * max(t.count for t in columns)
