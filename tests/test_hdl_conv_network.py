@@ -7,6 +7,7 @@ import pytest
 from spikeforge.errors import SpikeforgeError
 from spikeforge.golden import run
 from spikeforge.hdl.cost import predicted_cycles
+from spikeforge.hdl.geometry import window, window_taps
 from spikeforge.hdl.network import NetworkTop, check_buildable, default_lanes
 from spikeforge.hdl.verilog import describe
 from spikeforge.netspec import NeuronSpec
@@ -59,13 +60,21 @@ def test_conv_sumpool_flatten_linear_matches_golden_and_cost_model():
     lanes = [2, 1, 1, 3]
     golden, cycles = _check(spec, lanes, images)
     assert golden.layer_spikes[3].sum() > 0
-    # Per image: the conv layer alone (its own active inputs) bounds the latency from below, the
+    # Per image: the conv layer's own work (each nonzero pixel's valid taps times the groups, and
+    # the update walk, every step: the input is direct-coded) bounds the latency from below; the
     # serial sum of every layer's step cost from above (layers overlap in time).
     spikes = golden.layer_spikes.sum(axis=1) / (len(images) * spec.timesteps)
+    conv = spec.layers[0]
+    geo = window(conv, spec.input.dims)
+    rows, columns = window_taps(geo)
+    g = -(-conv.n_out // lanes[0])
     for image, measured in zip(images, cycles):
         predicted = predicted_cycles(spec, lanes, int(np.count_nonzero(image)), spikes)
         assert predicted["per_layer"][2]["cycles_per_step"] == 0  # flatten costs nothing
-        conv_alone = predicted["per_layer"][0]["cycles_per_step"] * spec.timesteps
+        pixels = np.asarray(image).reshape(spec.input.dims)
+        accumulate = sum(max(1, rows[y].count * columns[x].count) * g
+                         for _, y, x in np.argwhere(pixels != 0))
+        conv_alone = (accumulate + geo.positions * g) * spec.timesteps
         assert conv_alone < measured <= predicted["total"] * 1.2
 
 
