@@ -152,7 +152,10 @@ def run(spec: NetSpec, inputs, record: bool = False) -> GoldenResult:
     sizes = [int(np.prod(out_shape)) for _, out_shape in shapes]
     membranes = [torch.zeros(batch, *out_shape, dtype=state_dtype) for _, out_shape in shapes]
     # Outputs of residual sources, newest last, as many steps back as the largest delay needs.
-    sources = {layer.source: layer.delay for layer in layers if layer.kind == "residual"}
+    sources: dict[str, int] = {}  # source -> the longest delay any residual reads it with
+    for layer in layers:
+        if layer.kind == "residual":
+            sources[layer.source] = max(layer.delay, sources.get(layer.source, 0))
     history = {name: [] for name in sources}
     counts = torch.zeros(batch, sizes[-1], dtype=torch.int64)
     layer_spikes = np.zeros((len(layers), steps), dtype=np.int64)

@@ -103,6 +103,33 @@ def test_residual_delay_shifts_the_shortcut_by_whole_steps():
     assert result.trains[2][:, 0, 0].tolist() == [0, 1, 1, 1]
 
 
+def test_two_residuals_of_one_source_each_get_their_own_delay():
+    """One source, two shortcuts (delays 2 and 0): the first residual's input must not depend on
+    the second's delay (the history keeps as many steps as the longest delay needs)."""
+    def net(second_delay):
+        spec = _residual_net(2, timesteps=5)
+        r2 = LayerSpec("r2", "residual", None, 0, None, NeuronSpec("if", 2, state_bits=8),
+                       source="a", delay=second_delay)
+        return NetSpec(spec.input, spec.layers + (r2,), spec.timesteps).validate()
+
+    alone = run(_residual_net(2, timesteps=5), np.array([[1]]), record=True)
+    for second_delay in (0, 1, 2, 3):
+        both = run(net(second_delay), np.array([[1]]), record=True)
+        assert both.membranes[2].tolist() == alone.membranes[2].tolist(), second_delay
+        assert both.trains[2].tolist() == alone.trains[2].tolist(), second_delay
+    # And the second integrates r(t) + a(t - delay): IF, threshold 2, reset by subtraction.
+    for second_delay in (0, 3):
+        result = run(net(second_delay), np.array([[1]]), record=True)
+        a, r = result.trains[0][:, 0], result.trains[2][:, 0]
+        v = np.zeros(2, np.int64)
+        for t in range(5):
+            v = v + r[t] + (a[t - second_delay] if t >= second_delay else 0)
+            fired = (v >= 2).astype(np.int64)
+            v = v - 2 * fired
+            assert result.trains[3][t, 0].tolist() == fired.tolist(), (second_delay, t)
+            assert result.membranes[3][t, 0].tolist() == v.tolist(), (second_delay, t)
+
+
 def test_synchronous_neurons_bring_the_bistable_shortcut_into_the_integrate_phase():
     P = 2
 
