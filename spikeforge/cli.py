@@ -98,7 +98,16 @@ def cmd_build(args) -> int:
     keys = ("board", "device", "lcs", "ffs", "brams", "dsps", "ios", "fmax_mhz", "target_mhz",
             "timing_met", "bitstream", "seconds")
     _print_mapping("build", {key: report.get(key) for key in keys})
-    console.print(f"full report: {Path(args.out) / 'build_report.json'}")
+    if report.get("per_layer"):
+        table = Table(title="per layer (synthesised with the hierarchy kept)")
+        for column in ("module", "LUTs", "FFs", "BRAMs", "DSPs"):
+            table.add_column(column, justify="left" if column == "module" else "right")
+        for row in report["per_layer"]:
+            table.add_row(row["name"], *(str(row[key]) for key in ("luts", "ffs", "brams", "dsps")))
+        _wide_console().print(table)
+    console.print(f"full report: {Path(args.out) / 'build_report.json'}"
+                  + (f", per layer: {Path(args.out) / 'layer_resources.json'}"
+                     if report.get("per_layer") else ""))
     return 0
 
 

@@ -281,20 +281,32 @@ def sim_stage(netspec_path: Path, out: Path, images: int = 50, simulator: str = 
 
 
 def build_stage(netspec_path: Path, out: Path, board: str = "icebreaker", lanes: str | None = None,
-                seed: int = 1, input_draws: int | None = None) -> dict:
+                seed: int = 1, input_draws: int | None = None, per_layer: bool = True) -> dict:
     """Synthesize, place and route for a board; report resources and Fmax from the tools.
 
     ``input_draws`` (``--input-draws``): the rate encoder's LFSR draws per cycle, recorded in
-    ``build_report.json`` as ``input_draws_per_cycle``.
+    ``build_report.json`` as ``input_draws_per_cycle``. With ``per_layer`` the network is also
+    synthesised with its hierarchy kept (:mod:`spikeforge.boards.layer_resources`), for the
+    resources of each layer: ``layer_resources.json``, and ``per_layer`` in the returned dict.
     """
     from .boards.build import build
+    from .boards.layer_resources import layer_resources
+    from .boards.registry import get_board
     from .hdl.network import NetworkTop
 
     spec = netspec_io.load(netspec_path)
     draws = parse_input_draws(input_draws, spec)
-    network = NetworkTop(spec, parse_lanes(lanes, spec), draws_per_cycle=draws)
+    lane_list = parse_lanes(lanes, spec)
+    network = NetworkTop(spec, lane_list, draws_per_cycle=draws)
     report = build(network, spec, board=board, out_dir=out / "build", seed=seed)
     data = report.as_dict() if hasattr(report, "as_dict") else dict(report)
     data["input_draws_per_cycle"] = draws
     write_json_atomic(out / "build_report.json", data)
+    if per_layer:
+        info = get_board(board)
+        layers = layer_resources(NetworkTop(spec, lane_list, draws_per_cycle=draws), spec,
+                                 info.family, info.synth_opts)
+        layers["board"] = info.name
+        write_json_atomic(out / "layer_resources.json", layers)
+        data = dict(data, per_layer=layers["rows"])
     return data

@@ -17,7 +17,7 @@ from .artefacts import write_bytes_atomic, write_text_atomic
 from .errors import SpikeforgeError
 
 ARTEFACTS = ("train_report", "golden_report", "energy_report", "design", "cosim_report", "build_report",
-             "estimate_report", "power_report")
+             "estimate_report", "power_report", "layer_resources")
 
 
 def load_artefacts(out: Path) -> dict:
@@ -139,7 +139,10 @@ def _accuracy_plot(curves: dict):
     return draw
 
 
-def _layer_resources_plot(estimate: dict):
+def _layer_resources_plot(estimate: dict | None, synthesis: dict | None = None):
+    """LUTs and FFs per module: the estimate (model), the synthesis (measured), or both side by side."""
+    if synthesis is not None:
+        return _layer_comparison_plot(estimate, synthesis)
     rows = [row for row in estimate["rows"] if row["luts"] or row["ffs"]]
 
     def draw(axis):
@@ -153,6 +156,35 @@ def _layer_resources_plot(estimate: dict):
                               ha="center", fontsize=7)
         axis.set_xticks(list(positions), names, fontsize=7)
         axis.set_ylabel(f"cells ({estimate['family']}, MODEL estimate)")
+        axis.legend(fontsize=7)
+    return draw
+
+
+def _layer_comparison_plot(estimate: dict | None, synthesis: dict):
+    measured = {row["name"]: row for row in synthesis["rows"]}
+    modelled = {row["name"]: row for row in estimate["rows"]} if estimate else {}
+    names = [name for name, row in measured.items() if row["luts"] or row["ffs"]]
+
+    def draw(axis):
+        positions = range(len(names))
+        series = [("LUTs, synthesis", "luts", measured, "#3b6ea5")]
+        series.append(("FFs, synthesis", "ffs", measured, "#c98b2b"))
+        if modelled:
+            series += [("LUTs, estimate", "luts", modelled, "#9dbbdc"),
+                       ("FFs, estimate", "ffs", modelled, "#e8cc9a")]
+        width = 0.8 / len(series)
+        for number, (label, key, source, colour) in enumerate(series):
+            offset = (number - (len(series) - 1) / 2) * width
+            axis.bar([p + offset for p in positions],
+                     [source.get(name, {}).get(key, 0) for name in names], width=width,
+                     label=label, color=colour)
+        for position, name in zip(positions, names):
+            if measured[name]["brams"]:
+                axis.annotate(f"{measured[name]['brams']} BRAM",
+                              (position, max(measured[name]["luts"], measured[name]["ffs"])),
+                              ha="center", fontsize=7)
+        axis.set_xticks(list(positions), names, fontsize=7)
+        axis.set_ylabel(f"cells ({synthesis['family']})")
         axis.legend(fontsize=7)
     return draw
 
@@ -179,6 +211,7 @@ def build_report(out: str | Path) -> dict:
     energy, design = found.get("energy_report"), found.get("design")
     cosim, build = found.get("cosim_report"), found.get("build_report")
     estimate, power = found.get("estimate_report"), found.get("power_report")
+    layers = found.get("layer_resources")
     curves = accuracy_curves(train) if train else {}
 
     rows: list[tuple[str, str, str]] = []
@@ -203,6 +236,12 @@ def build_report(out: str | Path) -> dict:
                      f"{build['dsps']} DSPs", f"measured (yosys/nextpnr, {build['board']})"))
         rows.append(("Fmax", f"{build['fmax_mhz']} MHz (target {build['target_mhz']} MHz)",
                      "nextpnr timing estimate after routing"))
+    if layers:
+        parts = ", ".join(f"{row.get('layer', row['name'])} {row['luts']}/{row['ffs']}/{row['brams']}"
+                          for row in layers["rows"])
+        rows.append(("resources per module (LUTs/FFs/BRAMs)", parts,
+                     f"measured (yosys {layers['command']}, hierarchy kept; the modules total "
+                     f"{layers['total']['luts']} LUTs)"))
     rows += _latency_rows(cosim, build)
     if energy:
         rows.append(("energy per inference", f"SNN {energy['snn_pj']['total'] / 1000:.1f} nJ, "
@@ -227,7 +266,11 @@ def build_report(out: str | Path) -> dict:
         plots["firing"] = ("Firing rates per layer", _firing_plot(golden))
     if energy:
         plots["energy"] = ("Energy: SNN vs the equivalent ANN (model)", _energy_plot(energy))
-    if estimate:
+    if layers:
+        plots["layers"] = ("Resources per layer: synthesis (measured)"
+                           + (" and estimate (model)" if estimate else ""),
+                           _layer_resources_plot(estimate, layers))
+    elif estimate:
         plots["layers"] = ("Resources per layer (estimate, model)", _layer_resources_plot(estimate))
     if curves:
         plots["accuracy"] = ("Accuracy against T (golden model, measured)", _accuracy_plot(curves))

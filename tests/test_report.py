@@ -25,7 +25,7 @@ def test_report_has_figures_with_their_sources(run_folder):
     assert "| golden integer accuracy |" in markdown and "measured on 360 held-out images" in markdown
     assert "MODEL: 45 nm per-operation table" in markdown
     assert ("Not in this folder, so not reported: train_report.json, cosim_report.json, "
-            "build_report.json, estimate_report.json, power_report.json") in markdown
+            "build_report.json, estimate_report.json, power_report.json, layer_resources.json") in markdown
     assert "Accuracy against T is not known for this run" in markdown
     page = (run_folder / "report.html").read_text()
     assert page.count("data:image/png;base64,") == 3  # memory, firing rates, energy
@@ -63,3 +63,25 @@ def test_report_plots_accuracy_against_t_and_estimated_resources_per_layer(run_f
     assert "MODEL from MEASURED switching activity (1 images, Icarus VCD)" in markdown
     assert (out / "report.html").read_text().count("data:image/png;base64,") == 5
     assert len(paths["plots"]) == 5
+
+
+def test_report_compares_synthesised_and_estimated_resources_per_layer(run_folder, tmp_path):
+    import json
+    import shutil
+
+    from spikeforge import netspec as netspec_io
+    from spikeforge.boards.layer_resources import layer_resources
+    from spikeforge.cli import main
+    from spikeforge.hdl.network import NetworkTop
+
+    out = tmp_path / "run"
+    shutil.copytree(run_folder, out)
+    spec = netspec_io.load(out / "netspec.npz")
+    layers = layer_resources(NetworkTop(spec), spec, "ice40", "-dsp")
+    (out / "layer_resources.json").write_text(json.dumps(layers))
+    assert main(["estimate", str(out / "netspec.npz"), "--out", str(out)]) == 0
+    build_report(out)
+    markdown = (out / "report.md").read_text()
+    assert "## Resources per layer: synthesis (measured) and estimate (model)" in markdown
+    assert "| resources per module (LUTs/FFs/BRAMs) | input_buffer " in markdown
+    assert f"the modules total {layers['total']['luts']} LUTs" in markdown
