@@ -51,8 +51,8 @@ from ..errors import BuildError, ToolchainError
 from ..netspec import NetSpec
 from .board_top import DEFAULT_BAUD, BoardTop
 from .registry import DEFAULT_BOARD, Board, get_board
-from .report import (RESOURCE_NAMES, BuildReport, design_digest, make_report, parse_nextpnr_log,
-                     parse_nextpnr_report, parse_yosys_stat, yosys_version)
+from .report import (CELL_TYPES, RESOURCE_NAMES, BuildReport, design_digest, make_report,
+                     parse_nextpnr_log, parse_nextpnr_report, parse_yosys_stat, yosys_version)
 
 #: Per family: (amaranth tool name, environment variable, command, pip package), in the order
 #: the build script runs them: synthesis, place and route, bitstream packing.
@@ -195,8 +195,38 @@ def _read(path: Path) -> str:
     return path.read_text(errors="replace") if path.is_file() else ""
 
 
-def _fit_error(board: Board, log) -> BuildError | None:
-    """A BuildError naming the resource the design overflows, if nextpnr says it does not fit."""
+#: What a BuildReport figure is called among the per-layer synthesis' figures.
+_PER_LAYER_KEY = {"lcs": "luts", "ffs": "ffs", "brams": "brams", "dsps": "dsps"}
+
+
+def largest_user(per_layer: list[dict], cell_type: str, family: str, lanes=None) -> str | None:
+    """The sentence naming the layer that uses the most of ``cell_type`` (a nextpnr type), or None.
+
+    ``per_layer`` are :func:`spikeforge.boards.layer_resources.layer_resources` rows; ``lanes``
+    the network's lanes per layer (to say what to lower).
+    """
+    figure = next((key for key, types in CELL_TYPES[family].items() if cell_type in types), None)
+    key = _PER_LAYER_KEY.get(figure)
+    layers = [row for row in per_layer if row.get("layer")]
+    if key is None or not layers:
+        return None
+    worst = max(layers, key=lambda row: row[key])
+    total = sum(row[key] for row in per_layer)
+    if not worst[key]:
+        return None
+    unit = {"luts": "LUTs", "ffs": "FFs", "brams": "block RAMs", "dsps": "DSPs"}[key]
+    sentence = (f"layer {worst['layer']} uses the most: {worst[key]} of the network's {total} "
+                f"{unit} (synthesis per layer)")
+    if lanes is not None and worst.get("index") is not None:
+        sentence += f"; lower its lanes (now {lanes[worst['index']]})"
+    return sentence
+
+
+def _fit_error(board: Board, log, culprit: str | None = None) -> BuildError | None:
+    """A BuildError naming the resource the design overflows, if nextpnr says it does not fit.
+
+    ``culprit``: a sentence naming the layer to shrink (see :func:`largest_user`), for the hint.
+    """
     over = log.overflows()
     where = f"board {board.name} ({board.device})"
     if over:
@@ -207,7 +237,8 @@ def _fit_error(board: Board, log) -> BuildError | None:
                           f"at most {u.available} {cell_type} ({what})",
                           f"{u.used} {cell_type} used ({int(u.percent)} %)"
                           + (f"; also over: {others}" if others else ""),
-                          hint="use fewer lanes, a smaller network or a larger board")
+                          hint=(f"{culprit}; or " if culprit else "use fewer lanes, ")
+                          + "a smaller network or a larger board")
     if log.unplaced:
         cell, cell_type = log.unplaced
         u = log.utilisation.get(cell_type)
@@ -215,8 +246,27 @@ def _fit_error(board: Board, log) -> BuildError | None:
         if u:
             found += f" ({u.used} used of {u.available})"
         return BuildError("design does not fit the device", where,
-                          f"a free {cell_type} ({RESOURCE_NAMES.get(cell_type, cell_type)})", found)
+                          f"a free {cell_type} ({RESOURCE_NAMES.get(cell_type, cell_type)})", found,
+                          hint=culprit)
     return None
+
+
+def _culprit(network, spec: NetSpec, board: Board, log) -> str | None:
+    """Which layer to shrink when the design does not fit: a synthesis per layer says (or None)."""
+    from .layer_resources import layer_resources
+
+    over = log.overflows()
+    cell_type = over[0][0] if over else (log.unplaced[1] if log.unplaced else None)
+    if cell_type is None:
+        return None
+    try:
+        per_layer = layer_resources(network, spec, board.family, board.synth_opts)["rows"]
+    except Exception:  # the hint is a courtesy: the error itself stands without it
+        return None
+    index = {layer.name: i for i, layer in enumerate(spec.layers)}
+    for row in per_layer:
+        row["index"] = index.get(row.get("layer"))
+    return largest_user(per_layer, cell_type, board.family, getattr(network, "lanes", None))
 
 
 def build(network, spec: NetSpec, board: str = DEFAULT_BOARD, out_dir: str | os.PathLike = "build",
@@ -319,7 +369,7 @@ def build(network, spec: NetSpec, board: str = DEFAULT_BOARD, out_dir: str | os.
         packed.unlink(missing_ok=True)  # the packer may have died half-way
         error = _fit_error(info, log)
         if error is not None:
-            raise error
+            raise _fit_error(info, log, _culprit(network, spec, info, log)) or error
         packer = TOOLS[info.family][2][0]
         stage = "synthesis (yosys)" if not nextpnr_text else (
             "place and route (nextpnr)" if not log.finished else f"bitstream packing ({packer})")

@@ -432,6 +432,26 @@ def test_does_not_fit_names_resource_used_and_available(fixture, message):
     assert str(error) == message
 
 
+def test_does_not_fit_names_the_layer_to_shrink():
+    from spikeforge.boards.build import largest_user
+
+    rows = [{"name": "input_buffer", "luts": 90, "ffs": 30, "brams": 1, "dsps": 0},
+            {"name": "layer_fc1", "layer": "fc1", "index": 0, "luts": 6000, "ffs": 400, "brams": 9,
+             "dsps": 0},
+            {"name": "layer_fc2", "layer": "fc2", "index": 1, "luts": 700, "ffs": 900, "brams": 20,
+             "dsps": 0}]
+    culprit = largest_user(rows, "ICESTORM_LC", "ice40", [64, 10])
+    assert culprit == ("layer fc1 uses the most: 6000 of the network's 6790 LUTs (synthesis per "
+                       "layer); lower its lanes (now 64)")
+    assert largest_user(rows, "DP16KD", "ecp5", [64, 10]).startswith("layer fc2 uses the most: 20 "
+                                                                   "of the network's 30 block RAMs")
+    assert largest_user(rows, "SB_IO", "ice40") is None  # not a layer's resource
+    log = parse_nextpnr_log(fixture_text("boards_nextpnr_lc_overflow.log"))
+    assert str(_fit_error(get_board("icebreaker"), log, culprit)).endswith(
+        "(154 %) (layer fc1 uses the most: 6000 of the network's 6790 LUTs (synthesis per layer); "
+        "lower its lanes (now 64); or a smaller network or a larger board)")
+
+
 def test_build_report_dict_is_json():
     utilisation, clocks = parse_nextpnr_report(fixture_text("boards_nextpnr_icebreaker_report.json"))
     report = make_report(board=get_board("icebreaker"), family="ice40", utilisation=utilisation,
