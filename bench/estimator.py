@@ -42,7 +42,7 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.append(str(ROOT))  # after PYTHONPATH: the bench can run against another hdl checkout
 
 from spikeforge.netspec import InputSpec, LayerSpec, NetSpec, NeuronSpec  # noqa: E402
 
@@ -154,6 +154,42 @@ def kind_networks() -> list[tuple[str, NetSpec, list[int]]]:
     return out
 
 
+#: The image networks (conv2d, pools, gap, flatten, residual): random small ones drawn by
+#: ``spikeforge.synthetic.network_strategy(image_layers=True)`` with this hypothesis seed; the
+#: first IMAGE_CALIB of them calibrate the image LUT terms, the next IMAGE_EVAL evaluate them
+#: (disjoint), as do the trained nets below (never used by the fit).
+IMAGE_SEED = 606
+IMAGE_CALIB = 6
+IMAGE_EVAL = 5
+#: Trained image nets: the ALBSNN digits net (``spikeforge train --method albsnn --out /tmp/alb``)
+#: and the converted ResNet (``spikeforge train --method convert --option architecture=resnet
+#: --option sweep=false --out /tmp/rn``); skipped when their NetSpec is missing.
+TRAINED_IMAGE_NETS = {"albsnn": "/tmp/alb/netspec.npz", "resnet": "/tmp/rn/netspec.npz"}
+
+
+def image_networks(role: str) -> list[tuple[str, NetSpec, list]]:
+    """Image networks of ``role``: ``calib`` (fit), ``eval`` (random, disjoint from calib) or
+    ``trained`` (the ALBSNN and ResNet nets, default lanes)."""
+    if role == "trained":
+        from spikeforge.hdl.network import default_lanes
+        from spikeforge.netspec import load
+        out = []
+        for name, path in TRAINED_IMAGE_NETS.items():
+            if Path(path).is_file():
+                spec = replace(load(path), name=name)
+                out.append((name, spec, default_lanes(spec)))
+        return out
+    from spikeforge.synthetic import draw_networks, network_strategy
+    drawn = draw_networks(network_strategy(image_layers=True), IMAGE_CALIB + IMAGE_EVAL, IMAGE_SEED)
+    chosen = range(IMAGE_CALIB) if role == "calib" else range(IMAGE_CALIB, IMAGE_CALIB + IMAGE_EVAL)
+    out = []
+    for index in chosen:
+        net = drawn[index]
+        spec = replace(net.spec, name=f"image-{index}")
+        out.append((f"image-{index}", spec, list(net.lanes)))
+    return out
+
+
 # ---- synthesis ---------------------------------------------------------------------------------
 def _rtlil(spec: NetSpec, lanes) -> str:
     from amaranth.back import rtlil
@@ -185,7 +221,8 @@ def measured(family: str, cells: dict[str, int]) -> dict[str, int]:
                 "brams": total(r"DP16KD|PDPW16KD"), "lutrams": total(r"TRELLIS_DPR16X4"),
                 "dsps": total(r"MULT18X18D"), "carries": total(r"CCU2C")}
     return {"luts": total(r"LUT[1-4]") + total(r"ALU"), "ffs": total(r"DFF\w*"),
-            "brams": total(r"SP|SDP|DP|SPX9|SDPX9|DPX9|pROM|pROMX9"),
+            # BSRAM primitives, with their 9-bit (X9) and bypass-read (B) variants: DPX9B etc.
+            "brams": total(r"(?:SP|SDP|DP|pROM)(?:X9)?B?"),
             "lutrams": total(r"RAM16SDP4"), "dsps": total(r"MULT\w+"), "carries": total(r"ALU")}
 
 
@@ -282,6 +319,50 @@ def fit(family: str, entries: list[tuple[NetSpec, list, dict]]) -> dict[str, flo
     return {g: round(float(c), 4) for g, c in zip(GROUPS, solution)}
 
 
+def fit_images(family: str, entries: list[tuple[NetSpec, list, dict]]) -> dict[str, float]:
+    """Non-negative least squares of the image groups (``IMAGE_GROUPS``) on the relative LUT
+    error of ``entries``, the other groups' coefficients held at their fitted values.
+
+    Six calibration networks do not determine three groups well (a group can soak up one outlier),
+    so the subset of groups is chosen by leave-one-out error on the calibration set (the
+    evaluation networks play no part); the groups left out get 0.
+    """
+    from itertools import combinations
+
+    from scipy.optimize import nnls
+
+    from spikeforge.estimate import IMAGE_GROUPS, load_coefficients
+    fixed = load_coefficients()["families"][family]
+    rows = []
+    for spec, lanes, synth in entries:
+        _, _, features = _feature_rows(spec, lanes, family)
+        y = measured(family, synth["cells"])["luts"]
+        base = sum(fixed.get(g, 0.0) * v for g, v in features.items() if g not in IMAGE_GROUPS)
+        rows.append(([features[g] / y for g in IMAGE_GROUPS], 1.0 - base / y))
+
+    def solve(subset, chosen):
+        a = np.array([[row[0][i] for i in subset] for row in chosen])
+        return nnls(a, np.array([row[1] for row in chosen]))[0]
+
+    best = None
+    for size in range(1, len(IMAGE_GROUPS) + 1):
+        for subset in combinations(range(len(IMAGE_GROUPS)), size):
+            loo = []
+            for k in range(len(rows)):
+                c = solve(subset, rows[:k] + rows[k + 1:])
+                loo.append(abs(sum(ci * rows[k][0][i] for ci, i in zip(c, subset)) - rows[k][1]))
+            score = float(np.mean(loo))
+            if best is None or score < best[0] - 1e-9:
+                best = (score, subset)
+    _, subset = best
+    c = solve(subset, rows)
+    solution = dict.fromkeys(IMAGE_GROUPS, 0.0)
+    for ci, i in zip(c, subset):
+        solution[IMAGE_GROUPS[i]] = round(float(ci), 4)
+    solution["image_loo_mean_abs_error"] = round(best[0], 4)
+    return solution
+
+
 def evaluate(family: str, named: list, cache: dict, allow: bool) -> list[dict]:
     """Estimate against synthesis for each network (synthesising what the cache lacks)."""
     from spikeforge.estimate import estimate_resources
@@ -298,7 +379,7 @@ def evaluate(family: str, named: list, cache: dict, allow: bool) -> list[dict]:
                         "failed_in": synth.get("failed_in", "?"), "yosys": synth["yosys"]})
             continue
         estimate = estimate_resources(spec, lanes, family)
-        real = synth["measured"]
+        real = measured(family, synth["cells"])  # today's counting rules on the recorded cells
         row = {"network": name, "lanes": lanes, "estimate_seconds": round(estimate.seconds, 4),
                "synth_seconds": synth["seconds"], "yosys": synth["yosys"]}
         for key in ("luts", "ffs", "brams", "lutrams", "dsps"):
@@ -337,6 +418,9 @@ def main(argv=None) -> int:
                         help="the demo NetSpec (spikeforge train --out /tmp/est-demo)")
     parser.add_argument("--no-synth", action="store_true",
                         help="use cached syntheses only (skip networks not in the cache)")
+    parser.add_argument("--images", action="store_true",
+                        help="the image networks instead: fit (--fit) the image LUT groups on "
+                             "image-0..5, evaluate on image-6..10 and the trained nets")
     parser.add_argument("--markdown", action="store_true",
                         help="print the per-family error table (markdown) instead of JSON")
     args = parser.parse_args(argv)
@@ -344,6 +428,8 @@ def main(argv=None) -> int:
     cache = _load_cache()
     allow = not args.no_synth
     result = {"cache": str(CACHE.relative_to(ROOT)), "families": {}}
+    if args.images:
+        return _main_images(args, families, cache, allow, result)
     if args.fit:
         table = json.loads(COEFFICIENTS.read_text()) if COEFFICIENTS.is_file() else {"families": {}}
         versions = set()
@@ -373,6 +459,41 @@ def main(argv=None) -> int:
         print(markdown_table(result))
     else:
         print(json.dumps(result, indent=1))
+    return 0
+
+
+def _main_images(args, families, cache, allow, result) -> int:
+    """``--images``: fit the image groups on the image calibration set, evaluate on the rest."""
+    from spikeforge.estimate import load_coefficients
+
+    calib = image_networks("calib")
+    if args.fit:
+        table = json.loads(COEFFICIENTS.read_text())
+        for family in families:
+            entries = []
+            for name, spec, lanes in calib:
+                synth = synthesize(spec, lanes, family, cache, allow=allow)
+                if synth is not None and "failed" not in synth:
+                    entries.append((spec, lanes, synth))
+            if len(entries) >= 3:
+                fitted = fit_images(family, entries)
+                loo = fitted.pop("image_loo_mean_abs_error")
+                table["families"][family].update(fitted)
+                table.setdefault("image_calibration", {})[family] = {
+                    "networks": [spec.name for spec, _, _ in entries],
+                    "groups_chosen_by": "leave-one-out on these networks",
+                    "loo_mean_abs_error": loo,
+                    "drawn_by": f"network_strategy(image_layers=True), draw_networks(seed={IMAGE_SEED})"}
+        COEFFICIENTS.write_text(json.dumps(table, indent=1, sort_keys=True) + "\n")
+        load_coefficients.cache_clear()
+        result["coefficients"] = table
+    for family in families:
+        rows = evaluate(family, image_networks("eval") + image_networks("trained"), cache, allow)
+        result["families"][family] = {"summary": summarize(rows), "networks": rows}
+        if args.fit:  # the calibration set's own errors, for reference (not the evaluation)
+            result["families"][family]["calibration"] = summarize(evaluate(family, calib, cache,
+                                                                           allow))
+    print(markdown_table(result) if args.markdown else json.dumps(result, indent=1))
     return 0
 
 

@@ -23,7 +23,22 @@ A structural model of what :class:`spikeforge.hdl.network.NetworkTop` builds, pe
 What is estimated is yosys' post-synthesis count of the network alone (no UART board top):
 iCE40 ``SB_LUT4`` (logic cells before packing), ECP5 ``LUT4`` plus two per ``CCU2C``, Gowin
 ``LUT1..4`` plus ``ALU``; flip-flops; block RAMs. Per-layer rows let a report show where the
-resources go. Nothing here imports amaranth or torch: an estimate takes milliseconds.
+resources go. A network of linear layers is estimated without importing amaranth or torch, in
+milliseconds.
+
+**Image layers** (conv2d, sum/avg/or pools, gap, flatten, residual) are modelled on the generator's
+own shapes and constants: the memories come from ``spikeforge.hdl.network.network_memory_shapes``
+(the residual FIFO's memory is ``SyncFIFOBuffered``'s ``depth − 1`` words, not transparent), the
+lanes and refusals from its ``check_buildable``, the event value widths from
+``stream_value_bits``, the conv windows and tap tables from ``hdl.geometry`` and the constant
+divisions from ``hdl.arith.reciprocal``. So an image network's estimate imports amaranth (about
+0.5 s once). Per engine: conv2d is the linear datapath over ``OH·OW·G`` membrane words plus its
+address generator (registers: channel, taps, outputs, tap counts, position; LUT terms: constant
+divisions, tap tables, address products, counters); a pool or gap engine its count memory, event
+and walk registers, window arithmetic, merge and emit; a residual engine the identity-weight
+neurons, the shortcut FIFO (pointers, level) and the merge; flatten nothing. Three LUT groups
+(``image_addr``, ``image_table``, ``image_control``) are fitted on image networks with the
+linear groups held fixed. Constant products that ``mul2dsp`` takes count as DSPs.
 """
 
 from __future__ import annotations
@@ -47,7 +62,8 @@ COEFFICIENTS_FILE = Path(__file__).with_name("estimate_coefficients.json")
 FAMILIES = ("ice40", "ecp5", "gowin")
 #: What the generator builds (equal to ``spikeforge.hdl.network``'s, checked by a test; not
 #: imported, so that an estimate never loads amaranth).
-SUPPORTED_LAYERS = ("linear",)
+SUPPORTED_LAYERS = ("linear", "conv2d", "sumpool", "avgpool", "orpool", "flatten", "gap",
+                    "residual")
 SUPPORTED_NEURONS = ("if", "lif", "mtlif", "bistable", "adaptive")
 SUPPORTED_ENCODINGS = ("direct", "rate", "latency", "hybrid")
 DEFAULT_MAX_LANES = 8
@@ -185,9 +201,11 @@ class MemoryMapping:
     style: str = "logic"
     primitive: str = ""
     cells: int = 0
+    transparent: bool = True
 
 
-def _geometry_cost(prim: _Primitive, depth: int, width: int, rom: bool) -> tuple[float, int] | None:
+def _geometry_cost(prim: _Primitive, depth: int, width: int, rom: bool,
+                   transparent: bool = True) -> tuple[float, int] | None:
     """memory_libmap's cheapest geometry of ``prim`` for the memory: (cost, cells)."""
     widths = prim.rom_widths if rom else prim.ram_widths
     best = None
@@ -205,25 +223,27 @@ def _geometry_cost(prim: _Primitive, depth: int, width: int, rom: bool) -> tuple
         cost += _FACTOR_MUX * (mult_a - 1) * width
         if not rom and mult_a != 1:
             cost += _FACTOR_DEMUX * mult_a
-        cost += _FACTOR_EMU * (_EMU_ROM if rom else _EMU_RAM)
+        cost += _FACTOR_EMU * (_EMU_ROM if rom or not transparent else _EMU_RAM)
         if best is None or cost < best[0]:
             best = (cost, cells)
     return best
 
 
-def map_memory(family: str, name: str, depth: int, width: int, rom: bool) -> MemoryMapping:
+def map_memory(family: str, name: str, depth: int, width: int, rom: bool,
+               transparent: bool = True) -> MemoryMapping:
     """Where yosys puts a memory on ``family``: the cheapest of logic and each primitive.
 
     Logic costs ``depth · width`` for a RAM and 1/16 of that for a ROM (memory_libmap's defaults,
     truncated to an integer as it does); a primitive wins only if strictly cheaper.
     """
     best_cost = int(depth * width * (1 / 16 if rom else 1.0))
-    mapping = MemoryMapping(name, depth, width, rom)
+    mapping = MemoryMapping(name, depth, width, rom, transparent=transparent)
     for prim in _LIBRARIES[family]:
-        found = _geometry_cost(prim, depth, width, rom)
+        found = _geometry_cost(prim, depth, width, rom, transparent)
         if found is not None and found[0] < best_cost:
             best_cost = found[0]
-            mapping = MemoryMapping(name, depth, width, rom, prim.kind, prim.name, found[1])
+            mapping = MemoryMapping(name, depth, width, rom, prim.kind, prim.name, found[1],
+                                    transparent)
     return mapping
 
 
@@ -342,7 +362,7 @@ def check_lanes(spec: NetSpec, lanes) -> list[int]:
                               "input.encoding", f"one of {SUPPORTED_ENCODINGS}", repr(spec.input.encoding))
     for layer in spec.layers:
         if layer.kind not in SUPPORTED_LAYERS:
-            raise SpikeforgeError("layer kind not supported by the hardware generator",
+            raise SpikeforgeError("layer kind not modelled by the estimator",
                                   f"layer {layer.name}", f"one of {SUPPORTED_LAYERS}", repr(layer.kind))
         if layer.neuron.kind not in SUPPORTED_NEURONS:
             raise SpikeforgeError("neuron kind not supported by the hardware generator",
@@ -371,7 +391,7 @@ def _memory_ffs(mapping: MemoryMapping) -> int:
     """Flip-flops a memory costs: its read register unless in block RAM, its words if RAM in logic."""
     if mapping.style == "block":
         # Emulated transparency keeps the written word and an address match in registers.
-        return 0 if mapping.rom else mapping.width + 1
+        return 0 if mapping.rom or not mapping.transparent else mapping.width + 1
     if mapping.style == "lutram":
         return mapping.width
     return mapping.width + (0 if mapping.rom else mapping.depth * mapping.width)
@@ -390,8 +410,8 @@ def _memory_terms(mapping: MemoryMapping, family: str) -> dict[str, float]:
             terms["ram_words"] = mapping.depth
     elif mapping.style == "lutram":
         terms["lutram_mux_bits"] = mapping.width * (-(-mapping.depth // 16) - 1)
-        terms["transparency_bits"] = mapping.width
-    elif not mapping.rom:
+        terms["transparency_bits"] = mapping.width if mapping.transparent else 0
+    elif not mapping.rom and mapping.transparent:
         terms["transparency_bits"] = mapping.width
     return terms
 
@@ -432,9 +452,13 @@ def never_fires(layer: LayerSpec, bounds: LayerBounds) -> bool:
 
 def _layer_row(layer: LayerSpec, bounds: LayerBounds, lanes: int, value_bits: int,
                timesteps: int, family: str, fed: bool = True,
-               silent: bool = False) -> ComponentEstimate:
+               silent: bool = False, shapes: dict | None = None, ibits: int | None = None,
+               positions: int = 1) -> ComponentEstimate:
     """One layer engine. ``fed``: the layer upstream can emit spikes (else only end-of-step
-    markers arrive and the accumulate path is removed); ``silent``: :func:`never_fires`."""
+    markers arrive and the accumulate path is removed); ``silent``: :func:`never_fires`.
+    ``shapes``: the engine's memories as built (default :func:`memory_shapes`, a linear layer's);
+    ``ibits``: width of the latched event index (0: not latched); ``positions``: membrane words
+    per group (conv2d: output positions)."""
     neuron = layer.neuron
     g = groups(layer.n_out, lanes)
     sbits = bounds.sum_bits
@@ -456,9 +480,12 @@ def _layer_row(layer: LayerSpec, bounds: LayerBounds, lanes: int, value_bits: in
         return row
 
     # Memories.
-    for memory, (depth, width) in memory_shapes(layer, bounds, lanes).items():
+    shapes = memory_shapes(layer, bounds, lanes) if shapes is None else shapes
+    for memory, (depth, width) in shapes.items():
         if memory == "weights" and not fed:
             continue  # nothing reads it: removed
+        if memory == "shortcut":
+            continue  # the residual engine's FIFO: its own row terms (_residual_row)
         mapping = map_memory(family, f"layer_{layer.name}.{memory}", depth, width,
                              rom=memory != "membranes")
         row.memories.append(mapping)
@@ -469,15 +496,16 @@ def _layer_row(layer: LayerSpec, bounds: LayerBounds, lanes: int, value_bits: in
 
     # Registers of the control and the emitter.
     gbits = _bits(max(g, 2))
-    ibits = index_bits(layer.n_in)
+    ibits = index_bits(layer.n_in) if ibits is None else ibits
     ffs = (1 + ibits + value_bits + gbits + 1 + 1 + 1 + gbits + value_bits
-           + _bits(max(timesteps, 2)) + lanes + lanes * sp_bits + (g * lanes).bit_length() + 1)
+           + _bits(max(timesteps, 2)) + lanes + lanes * sp_bits
+           + (g * lanes * positions).bit_length() + 1)
     if neuron.kind == "bistable":
         ffs += 1 + _bits(max(neuron.phase, 2))
     if not fed:  # holding, the event's index and value, stage 1's value: constant
         ffs -= 1 + ibits + 2 * value_bits
     if silent:   # spike mask, spike values, base index of the emitter: constant
-        ffs -= lanes + lanes * sp_bits + (g * lanes).bit_length()
+        ffs -= lanes + lanes * sp_bits + (g * lanes * positions).bit_length()
     row.ffs += ffs
 
     # LUT terms, per lane: accumulate, bias add, clamp, fire, reset, leak, write-back muxes.
@@ -532,7 +560,8 @@ def _layer_row(layer: LayerSpec, bounds: LayerBounds, lanes: int, value_bits: in
     if not silent:
         terms["lane_bits"] = lanes * (1 + sp_bits + _bits(max(lanes, 2)))
     terms["control"] = 1.0
-    terms["address_bits"] = (ibits if fed else 0) + gbits + (0 if silent else (g * lanes).bit_length())
+    terms["address_bits"] = ((ibits if fed else 0) + gbits
+                             + (0 if silent else (g * lanes * positions).bit_length()))
     row.terms = terms
     return row
 
@@ -580,6 +609,229 @@ def _top_row() -> ComponentEstimate:
                              terms={"counter_bits": 3 * CYCLE_COUNTER_BITS, "control": 1.0})
 
 
+# ---- image layers: conv2d, pools, gap, flatten, residual ----------------------------------------
+# These rows read the generator's own shapes and constants (spikeforge.hdl: network_memory_shapes,
+# stream_value_bits, check_buildable, the conv windows and tap tables, the constant divisions, the
+# residual FIFO depth), so an estimate of an image network loads amaranth (about 0.5 s); a network
+# of linear layers only does not.
+
+
+def _const_product(row: ComponentEstimate, terms: dict, operand_bits: int, constant: int,
+                   family: str) -> None:
+    """``signal × constant``: a shift for a power of two (free), else a DSP where yosys'
+    ``mul2dsp`` takes it (the constant as wide as its value), else shift-and-add adder bits."""
+    if constant <= 1 or constant & (constant - 1) == 0:
+        return
+    dsp = _dsp_mul(operand_bits, constant.bit_length(), family)
+    if dsp:
+        row.dsps += dsp
+        return
+    ones = bin(constant).count("1")
+    terms["image_addr_bits"] = (terms.get("image_addr_bits", 0.0)
+                                + (ones - 1) * (operand_bits + constant.bit_length()))
+
+
+@lru_cache(maxsize=256)
+def _reciprocal(divisor: int, max_value: int) -> tuple[int, int]:
+    from spikeforge.hdl.arith import reciprocal
+    return reciprocal(divisor, max_value)
+
+
+def _divmod(row: ComponentEstimate, terms: dict, max_value: int, divisor: int, family: str) -> None:
+    """``hdl.arith.divmod_const``: bit slices for a power of two, else ``(n·M) >> s`` and
+    ``n − q·d``."""
+    if divisor <= 1 or divisor & (divisor - 1) == 0 or max_value < divisor:
+        return
+    factor, _ = _reciprocal(divisor, max_value)
+    _const_product(row, terms, max(1, max_value.bit_length()), factor, family)
+    qbits = max(1, (max_value // divisor).bit_length())
+    _const_product(row, terms, qbits, divisor, family)
+    _add(terms, {"image_addr_bits": max(1, (divisor - 1).bit_length())})   # the subtraction
+
+
+def _window_axis(row, terms, geo, size: int, out_size: int, family: str) -> None:
+    """``conv_engine.window_axis``: ``n = c + p − tap``, ``n / s`` exactly, range checks."""
+    low, high = geo.padding - (geo.kernel - 1), size - 1 + geo.padding
+    _add(terms, {"image_addr_bits": max(1, high.bit_length()) + 1})
+    _divmod(row, terms, high, geo.stride, family)
+    compare = (1 if low < 0 else 0) + (_bits(geo.stride) if geo.stride > 1 else 0)
+    if high // geo.stride >= out_size:
+        compare += _bits(max(out_size, 2))
+    _add(terms, {"compare_bits": compare})
+
+
+def _conv_row(layer, bounds, lanes, value_bits, timesteps, family, fed, silent, shapes,
+              in_shape) -> ComponentEstimate:
+    """A conv2d engine: the linear datapath over ``OH·OW·G`` membrane words, plus its address
+    generator (``hdl/conv_engine.py``): the event split by constant division, per-row and
+    per-column tap tables, the tap, output and position counters and the address products."""
+    from spikeforge.hdl.geometry import window, window_taps
+
+    geo = window(layer, in_shape)
+    positions = geo.positions
+    row = _layer_row(layer, bounds, lanes, value_bits, timesteps, family, fed, silent,
+                     shapes=shapes, ibits=0, positions=positions)
+    terms = row.terms
+    g = groups(layer.n_out, lanes)
+    words = positions * g
+    rows, columns = window_taps(geo)
+    most = max(max(t.count for t in rows), max(t.count for t in columns))
+    kb, ohb, owb = _bits(max(geo.kernel, 2)), _bits(max(geo.out_height, 2)), _bits(max(geo.out_width, 2))
+    lb, pb, wb = _bits(max(most, 2)), _bits(max(positions, 2)), _bits(max(words, 2))
+    cb = _bits(max(geo.channels, 2))
+    empty = any(t.count == 0 for t in rows + columns)
+    # Registers: channel, ky, kx, kx_first, oy, ox, ox_first, rows/columns left and last, the
+    # position counter and stage-1 copies of position and address; no-tap flags.
+    row.ffs += (cb + 3 * kb + ohb + 2 * owb + 3 * lb + 2 * pb + wb + (2 if empty else 0))
+    plane = geo.height * geo.width
+    _divmod(row, terms, geo.inputs - 1, plane, family)
+    _divmod(row, terms, plane - 1, geo.width, family)
+    for taps, out_bits in ((rows, ohb), (columns, owb)):
+        # The constant table (first tap, first output, count − 1, none) over the coordinate.
+        width = kb + out_bits + lb + 1
+        terms["image_table_bits"] = (terms.get("image_table_bits", 0.0)
+                                     + width * max(1.0, 2.0 ** (_bits(max(len(taps), 2)) - 4)))
+    # Addresses: ((oy·OW + ox)·G + group), the membrane address mux, the weight address
+    # channel·k²G + ky·kG + kx·G + group.
+    _const_product(row, terms, ohb, geo.out_width, family)
+    _const_product(row, terms, pb, g, family)
+    _const_product(row, terms, cb, geo.kernel ** 2 * g, family)
+    _const_product(row, terms, kb, geo.kernel * g, family)
+    _const_product(row, terms, kb, g, family)
+    weight_words = shapes["weights"][0]
+    _add(terms, {"image_addr_bits": 2 * wb + 3 * _bits(weight_words)
+                 + 2 * kb + ohb + owb + 2 * lb + pb,            # tap, output, count steps
+                 "compare_bits": 2 * lb + pb,
+                 "mux_bits": wb + 2 * (kb + owb + lb),
+                 "image_control": 1.0})
+    return row
+
+
+def _pool_row(layer, bounds, value_bits, family, shapes, in_shape) -> ComponentEstimate:
+    """A pool or gap engine (``hdl/pool_engine.py``): count memory, event and walk registers,
+    window taps (pools) or the channel only (gap), merge (add or max), shift, emit."""
+    from spikeforge.bounds import unsigned_bits
+    from spikeforge.hdl.geometry import window
+    from spikeforge.hdl.pool_engine import pool_outputs
+
+    row = ComponentEstimate(f"layer_{layer.name}")
+    depth, cbits = shapes["counts"]
+    mapping = map_memory(family, f"layer_{layer.name}.counts", depth, cbits, rom=False)
+    row.memories.append(mapping)
+    row.brams += mapping.cells if mapping.style == "block" else 0
+    row.lutrams += mapping.cells if mapping.style == "lutram" else 0
+    row.ffs += _memory_ffs(mapping)
+    terms = _memory_terms(mapping, family)
+    channels, height, width = (int(d) for d in in_shape)
+    n_out = pool_outputs(layer, in_shape)
+    nb, ib = _bits(max(n_out, 2)), index_bits(channels * height * width)
+    out_bits = unsigned_bits(bounds.output_max)
+    # holding, event index and value, walking, walk, marker, stage-1 flags, value and address.
+    row.ffs += 1 + ib + value_bits + 1 + nb + 1 + 3 + value_bits + nb
+    plane = height * width
+    _divmod(row, terms, channels * plane - 1, plane, family)
+    if layer.kind != "gap":
+        geo = window(layer, in_shape)
+        kb = _bits(max(geo.kernel, 2))
+        row.ffs += 2 * kb
+        _divmod(row, terms, plane - 1, width, family)
+        _window_axis(row, terms, geo, height, geo.out_height, family)
+        _window_axis(row, terms, geo, width, geo.out_width, family)
+        _const_product(row, terms, _bits(max(channels, 2)), geo.positions, family)
+        _const_product(row, terms, _bits(max(geo.out_height, 2)), geo.out_width, family)
+        _add(terms, {"image_addr_bits": 2 * nb + 2 * kb, "compare_bits": 2 * kb,
+                     "mux_bits": nb})
+    _add(terms, {"image_addr_bits": nb,                           # the walk
+                 ("compare_bits" if layer.kind == "orpool" else "add_bits"): cbits,
+                 "mux_bits": cbits + 2 * nb + out_bits,
+                 "image_control": 1.0})
+    _add(terms, {"compare_bits": out_bits + nb})                   # result != 0, last word
+    row.terms = terms
+    return row
+
+
+def _residual_row(layer, bounds, lanes, value_bits, shortcut_bits, timesteps, family, fed,
+                  silent, shapes, n) -> ComponentEstimate:
+    """A residual engine (``hdl/residual_engine.py``): identity-weight neurons (the linear
+    datapath over ``N`` neurons), the shortcut FIFO (``SyncFIFOBuffered``: a memory of
+    ``depth − 1`` words, not transparent, and an output register) and the merge."""
+    from spikeforge.hdl.residual_engine import IdentityLayer
+
+    identity = IdentityLayer(layer, n)
+    merged = max(value_bits, shortcut_bits)
+    row = _layer_row(identity, bounds, lanes, merged, timesteps, family, fed, silent,
+                     shapes=shapes, ibits=index_bits(n))
+    terms = row.terms
+    g = groups(n, lanes)
+    row.ffs += _bits(max(g, 2))                                   # stage-1 address
+    _divmod(row, terms, n - 1, lanes, family)                     # word and lane of an event
+    tb = _bits(max(timesteps, 2))
+    if "shortcut" in shapes:
+        depth, width = shapes["shortcut"]
+        inner = depth - 1
+        mapping = map_memory(family, f"layer_{layer.name}.shortcut", inner, width, rom=False,
+                             transparent=False)
+        row.memories.append(mapping)
+        row.brams += mapping.cells if mapping.style == "block" else 0
+        row.lutrams += mapping.cells if mapping.style == "lutram" else 0
+        # Read data: in the block RAM; else the FIFO's read register (and words in logic).
+        row.ffs += (0 if mapping.style == "block" else
+                    width + (inner * width if mapping.style == "logic" else 0))
+        _add(terms, _memory_terms(mapping, family))
+        pb, levelb = _bits(max(inner, 2)), _bits(inner + 1)
+        # produce, consume, level, output valid; source step (delay > 0); merge flag and step.
+        row.ffs += 2 * pb + levelb + 1 + (tb if layer.delay else 0) + 1 + tb
+        _add(terms, {"image_addr_bits": 2 * pb + levelb + 2 * tb,
+                     "compare_bits": 2 * levelb + 2 * pb + 3 * tb,
+                     "mux_bits": 2 * (index_bits(n) + merged + 1),
+                     "image_control": 1.0})
+    return row
+
+
+def _image_rows(spec: NetSpec, lanes, family: str) -> tuple[list[int], list]:
+    """Lanes and rows of a network with image layers, on the generator's own shapes."""
+    import numpy as np
+
+    from spikeforge.hdl import network as hdl_network
+    from spikeforge.hdl.pool_engine import POOL_KINDS
+    from spikeforge.netspec import layer_shapes
+
+    lanes = hdl_network.check_buildable(spec, lanes)
+    bounds = analyse(spec)
+    shapes = hdl_network.network_memory_shapes(spec, lanes)
+    out_bits = hdl_network.stream_value_bits(spec, bounds)
+    index_of = {layer.name: index for index, layer in enumerate(spec.layers)}
+    rows = [_input_row(spec, family)]
+    value_bits, fed = event_value_bits(spec), True
+    emits = {}
+    for index, (layer, bound, p, (in_shape, _), shape) in enumerate(
+            zip(spec.layers, bounds, lanes, layer_shapes(spec), shapes)):
+        if layer.kind == "flatten":
+            rows.append(ComponentEstimate(f"layer_{layer.name}"))    # no hardware
+        elif layer.kind in POOL_KINDS:
+            rows.append(_pool_row(layer, bound, value_bits, family, shape, in_shape))
+        else:
+            silent = never_fires(layer, bound)
+            if layer.kind == "conv2d":
+                row = _conv_row(layer, bound, p, value_bits, spec.timesteps, family, fed, silent,
+                                shape, in_shape)
+            elif layer.kind == "residual":
+                source = index_of[layer.source]
+                row = _residual_row(layer, bound, p, value_bits, out_bits[source], spec.timesteps,
+                                    family, fed or emits[layer.source], silent, shape,
+                                    int(np.prod(in_shape)))
+            else:
+                row = _layer_row(layer, bound, p, value_bits, spec.timesteps, family, fed, silent,
+                                 shapes=shape)
+            rows.append(row)
+            fed = not silent
+        emits[layer.name] = fed
+        value_bits = out_bits[index]
+    rows.append(_readout_row(spec, value_bits, fed))
+    rows.append(_top_row())
+    return lanes, rows
+
+
 #: The LUT model's coefficient groups: each term of a row adds to one group, and each group has
 #: one fitted coefficient per family (LUT4s per adder bit, per mux input bit, ...). Few groups, so
 #: that a dozen calibration networks determine them.
@@ -592,8 +844,13 @@ TERM_GROUPS = {
     "rom_lut_bits": "rom",
     "ram_mux_bits": "ram", "ram_words": "ram", "lutram_mux_bits": "ram",
     "control": "control",
+    "image_addr_bits": "image_addr", "image_table_bits": "image_table",
+    "image_control": "image_control",
 }
-GROUPS = ("arith", "compare", "mux", "mul", "rom", "ram", "control")
+GROUPS = ("arith", "compare", "mux", "mul", "rom", "ram", "control", "image_addr", "image_table",
+          "image_control")
+#: The groups of the image engines' own logic, fitted on image networks with the others fixed.
+IMAGE_GROUPS = ("image_addr", "image_table", "image_control")
 
 
 def lut_features(row: ComponentEstimate) -> dict[str, float]:
@@ -609,6 +866,12 @@ def structural_rows(spec: NetSpec, lanes=None, family: str = "ice40") -> tuple[l
     if family not in FAMILIES:
         raise SpikeforgeError("unknown device family", "family", f"one of {', '.join(FAMILIES)}",
                               repr(family))
+    for layer in spec.layers:
+        if layer.kind not in SUPPORTED_LAYERS:
+            raise SpikeforgeError("layer kind not modelled by the estimator", f"layer {layer.name}",
+                                  f"one of {SUPPORTED_LAYERS}", repr(layer.kind))
+    if any(layer.kind != "linear" for layer in spec.layers):
+        return _image_rows(spec, lanes, family)
     lanes = check_lanes(spec, lanes)
     bounds = analyse(spec)
     rows = [_input_row(spec, family)]

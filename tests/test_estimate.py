@@ -98,6 +98,7 @@ def test_shapes_and_rules_agree_with_the_generator():
     from spikeforge.hdl import input_buffer, layer_engine, network
 
     assert network.SUPPORTED_NEURONS == __import__("spikeforge.estimate").estimate.SUPPORTED_NEURONS
+    assert network.SUPPORTED_LAYERS == __import__("spikeforge.estimate").estimate.SUPPORTED_LAYERS
     assert network.SUPPORTED_ENCODINGS == __import__("spikeforge.estimate").estimate.SUPPORTED_ENCODINGS
     for seed in range(6):
         spec = random_netspec(seed, sizes=(10 + seed, 7 + seed, 3), weight_bits=(1 + seed % 3, 4))
@@ -239,9 +240,106 @@ def test_a_layer_that_cannot_fire_is_removed_downstream():
 
 
 def test_unmodelled_layer_kind_is_named():
+    # Every kind the generator builds is modelled; anything else is refused by name.
     spec = random_netspec(0)
-    layers = (dataclasses.replace(spec.layers[0], kind="conv2d"),) + spec.layers[1:]
+    layers = (dataclasses.replace(spec.layers[0], kind="maxpool3d"),) + spec.layers[1:]
     bad = dataclasses.replace(spec, layers=layers)
-    with pytest.raises(SpikeforgeError, match="layer kind not supported") as info:
+    with pytest.raises(SpikeforgeError, match="layer kind not modelled by the estimator") as info:
         estimate_resources(bad, None, "ecp5")
-    assert "layer fc1" in str(info.value) and "conv2d" in str(info.value)
+    assert "layer fc1" in str(info.value) and "'maxpool3d'" in str(info.value)
+
+
+def test_every_layer_kind_the_generator_builds_is_modelled():
+    from spikeforge.estimate import SUPPORTED_LAYERS
+    from spikeforge.hdl import network
+
+    assert SUPPORTED_LAYERS == network.SUPPORTED_LAYERS
+
+
+# ---- image networks (conv2d, pools, gap, flatten, residual) ------------------------------------
+
+def _image_sets():
+    bench = load_bench("estimator")
+    return bench, bench.image_networks("calib"), bench.image_networks("eval")
+
+
+def _cached_images(family: str, role: str) -> list[tuple[str, object, dict]]:
+    """(network, estimate, measured) of the cached image networks of ``role`` (calib/eval),
+    matched by name and lanes (the syntheses were made on hdl ca9b9ce; see docs/estimator.md)."""
+    bench, calib, evaluation = _image_sets()
+    cache = json.loads(bench.CACHE.read_text())
+    by_key = {(e["family"], e["name"], tuple(e["lanes"])): e for e in cache.values()}
+    out = []
+    for name, spec, lanes in (calib if role == "calib" else evaluation):
+        entry = by_key.get((family, spec.name, tuple(lanes)))
+        if entry is None or "failed" in entry:
+            continue
+        out.append((name, estimate_resources(spec, lanes, family), entry["measured"]))
+    return out
+
+
+def test_image_network_rows_follow_the_layers_and_the_generators_memories():
+    from spikeforge.hdl.network import network_memory_shapes
+
+    _, calib, evaluation = _image_sets()
+    kinds_seen = set()
+    for name, spec, lanes in calib + evaluation:
+        estimate = estimate_resources(spec, lanes, "ice40")
+        assert [row.name for row in estimate.rows] == (
+            ["input_buffer"] + [f"layer_{layer.name}" for layer in spec.layers] + ["readout", "top"])
+        for key in ("luts", "ffs", "brams", "lutrams", "dsps"):
+            assert getattr(estimate, key) == sum(getattr(row, key) for row in estimate.rows)
+        for layer, shapes in zip(spec.layers, network_memory_shapes(spec, lanes)):
+            kinds_seen.add(layer.kind)
+            row = estimate.layer(layer.name)
+            mapped = {m.name.split(".")[1]: (m.depth, m.width) for m in row.memories}
+            expected = dict(shapes)
+            if "shortcut" in expected:  # SyncFIFOBuffered: depth - 1 words plus a register
+                depth, width = expected["shortcut"]
+                expected["shortcut"] = (depth - 1, width)
+            if layer.kind == "flatten":
+                assert (row.luts, row.ffs, row.memories) == (0, 0, [])
+            elif layer.kind != "linear" or mapped:  # a layer fed by a silent one drops weights
+                assert {k: v for k, v in expected.items() if k in mapped} == mapped
+                assert set(expected) - set(mapped) <= {"weights"}
+            assert row.ffs > 0 or layer.kind == "flatten"
+        json.loads(json.dumps(estimate.as_dict()))
+    assert kinds_seen >= {"conv2d", "residual", "gap", "flatten", "linear", "avgpool"}
+
+
+#: Image networks (bench/estimator.py --images): evaluation set image-6..10 (the LUT groups of the
+#: image engines are fitted on image-0..5). Strict xfails carry the figure where a bound is missed.
+IMAGE_XFAIL: dict[tuple[str, str], str] = {
+    ("ice40", "luts"): "image LUTs on iCE40: max 34.2 % (image-6, 1546 vs 1152), mean 8.2 % over "
+                       "image-6..10 and the trained nets, 6/7 within 15 %",
+}
+
+
+def _image_bound(family, key):
+    if (family, key) in IMAGE_XFAIL:
+        return pytest.param(family, key, marks=pytest.mark.xfail(reason=IMAGE_XFAIL[family, key],
+                                                                 strict=True))
+    return pytest.param(family, key)
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_image_networks_block_rams_exact(family):
+    rows = _cached_images(family, "calib") + _cached_images(family, "eval")
+    assert len(rows) >= 8, f"only {len(rows)} cached image networks for {family}"
+    wrong = [(name, est.brams, real["brams"]) for name, est, real in rows
+             if est.brams != real["brams"]]
+    assert not wrong
+    wrong = [(name, est.lutrams, real["lutrams"]) for name, est, real in rows
+             if est.lutrams != real["lutrams"]]
+    assert not wrong
+
+
+@pytest.mark.parametrize("family, key", [_image_bound(f, k) for k in ("luts", "ffs")
+                                         for f in FAMILIES])
+def test_image_networks_within_15_percent(family, key):
+    rows = _cached_images(family, "eval")
+    assert len(rows) >= 4, f"only {len(rows)} cached image evaluation networks for {family}"
+    errors = [(abs(getattr(est, key) - real[key]) / max(1, real[key]), name)
+              for name, est, real in rows]
+    worst = max(errors)
+    assert worst[0] <= 0.15, f"{family} {key}: worst {worst[0]:.1%} on {worst[1]}"
