@@ -51,8 +51,9 @@ from ..errors import BuildError, ToolchainError
 from ..netspec import NetSpec
 from .board_top import DEFAULT_BAUD, BoardTop
 from .registry import DEFAULT_BOARD, Board, get_board
-from .report import (CELL_TYPES, RESOURCE_NAMES, BuildReport, design_digest, make_report,
-                     parse_nextpnr_log, parse_nextpnr_report, parse_yosys_stat, yosys_version)
+from .report import (CELL_TYPES, RESOURCE_NAMES, BuildReport, critical_paths, design_digest,
+                     make_report, parse_nextpnr_log, parse_nextpnr_report, parse_yosys_stat,
+                     yosys_version)
 
 #: Per family: (amaranth tool name, environment variable, command, pip package), in the order
 #: the build script runs them: synthesis, place and route, bitstream packing.
@@ -378,9 +379,10 @@ def build(network, spec: NetSpec, board: str = DEFAULT_BOARD, out_dir: str | os.
                          f"exit status {done.returncode}: {last}",
                          hint=f"logs in {out_dir}")
 
-    utilisation, clocks = log.utilisation, log.clocks
+    utilisation, clocks, paths = log.utilisation, log.clocks, {}
     if (work / "report.json").is_file():  # nextpnr's JSON is exact (no rounding); prefer it
         utilisation, clocks = parse_nextpnr_report(_read(work / "report.json"))
+        paths = critical_paths(_read(work / "report.json"))
     error = _fit_error(info, log)  # belt and braces: nextpnr stops before this, but say why
     if error is not None:
         raise error
@@ -394,9 +396,13 @@ def build(network, spec: NetSpec, board: str = DEFAULT_BOARD, out_dir: str | os.
                          tools=_tool_versions(info.family, env, yosys_text),
                          seconds=time.perf_counter() - start, seed=int(seed), logs=logs)
     report.design_sha256 = digest
+    report.critical_paths = paths
     if require_timing and not report.timing_met:
         write_json_atomic(out_dir / "build_report.json", report.as_dict())
-        slow = [f"{clk}: {c['fmax_mhz']} MHz" for clk, c in report.clocks.items() if not c["met"]]
+        slow = [f"{clk}: {c['fmax_mhz']} MHz" + (
+                    f", critical path {paths[clk]['from']} -> {paths[clk]['to']} "
+                    f"({paths[clk]['delay_ns']} ns)" if clk in paths else "")
+                for clk, c in report.clocks.items() if not c["met"]]
         raise BuildError("timing not met", f"board {info.name}",
                          f"Fmax >= {report.target_mhz} MHz (the board clock)", ", ".join(slow)
                          or "no clock timed", hint="use fewer lanes per layer, try another seed, or "

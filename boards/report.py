@@ -180,6 +180,33 @@ def parse_nextpnr_report(data: dict | str) -> tuple[dict[str, Utilisation], dict
     return utilisation, clocks
 
 
+def critical_paths(data: dict | str) -> dict[str, dict]:
+    """The critical path of each clock in nextpnr's ``--report`` JSON: where it starts and ends.
+
+    Returns
+    -------
+    dict
+        Clock name -> ``{"from": cell, "to": cell, "delay_ns", "cells"}``: the path's first and
+        last cell (netlist names, with the design hierarchy in them), its total delay and the
+        number of cells it passes. Only paths from a clock to the same clock are kept (the ones
+        that set its Fmax); paths to or from I/O pins are left out.
+    """
+    if isinstance(data, str):
+        data = json.loads(data)
+    paths = {}
+    for path in data.get("critical_paths", []):
+        start = path.get("from", "").split(" ", 1)[-1]
+        end = path.get("to", "").split(" ", 1)[-1]
+        steps = path.get("path", [])
+        if start != end or start.startswith("<") or not steps or start in paths:
+            continue
+        cells = {step["from"]["cell"] for step in steps} | {step["to"]["cell"] for step in steps}
+        paths[start] = {"from": steps[0]["from"]["cell"], "to": steps[-1]["to"]["cell"],
+                        "delay_ns": round(sum(float(step["delay"]) for step in steps), 3),
+                        "cells": len(cells)}
+    return paths
+
+
 def parse_yosys_stat(text: str) -> dict[str, int]:
     """Cell counts of the last ``stat`` in a yosys log (whole design when it lists a hierarchy).
 
@@ -273,6 +300,8 @@ class BuildReport:
         :func:`design_digest` of the design's RTLIL.
     bitstream_sha256 : str or None
         SHA-256 of the bitstream file.
+    critical_paths : dict
+        Per clock, where its critical path starts and ends (:func:`critical_paths`).
     """
 
     board: str
@@ -297,6 +326,7 @@ class BuildReport:
     family: str = "ice40"
     design_sha256: str | None = None
     bitstream_sha256: str | None = None
+    critical_paths: dict[str, dict] = field(default_factory=dict)
 
     def as_dict(self) -> dict:
         """A JSON-serialisable dict of every field."""

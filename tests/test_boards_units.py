@@ -452,6 +452,16 @@ def test_does_not_fit_names_the_layer_to_shrink():
         "lower its lanes (now 64); or a smaller network or a larger board)")
 
 
+def test_critical_path_of_each_clock_from_the_nextpnr_report():
+    from spikeforge.boards.report import critical_paths
+
+    paths = critical_paths(fixture_text("boards_nextpnr_ecp5_ebr_dsp_report.json"))
+    # The clock's own path (block RAM output through a carry chain into a flip-flop); the paths
+    # to and from I/O pins do not set an Fmax.
+    assert paths == {"$glbnet$cd_sync.clk": {"from": "mem.0.0", "to": "b_TRELLIS_FF_Q_3",
+                                             "delay_ns": 9.913, "cells": 17}}
+
+
 def test_build_report_dict_is_json():
     utilisation, clocks = parse_nextpnr_report(fixture_text("boards_nextpnr_icebreaker_report.json"))
     report = make_report(board=get_board("icebreaker"), family="ice40", utilisation=utilisation,
