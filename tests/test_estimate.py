@@ -199,10 +199,7 @@ LUT_XFAIL = {
     "ecp5": "LUTs: max 25.6 % (random-15), mean 11.6 %, 15/25 within 15 %",
     "gowin": "LUTs: max 41.1 % (random-13), mean 17.5 %, 12/25 within 15 %",
 }
-FF_XFAIL = {
-    "ecp5": "FFs: max 15.4 % (random-13), mean 7.2 %, 23/25 within 15 %",
-    "gowin": "FFs: max 15.4 % (random-13), mean 7.2 %, 23/25 within 15 %",
-}
+FF_XFAIL: dict[str, str] = {}  # FFs within 15 % on every family since ROM columns are counted
 #: random-10 keeps more block RAMs than memory_libmap's rule predicts (not diagnosed yet).
 BRAM_XFAIL = "block RAMs: random-10 off on every family (ice40 1 vs 4, ecp5 1 vs 2, gowin 0 vs 2)"
 
