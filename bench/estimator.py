@@ -1,7 +1,8 @@
 """Resource estimator: calibrate (``--fit``) and evaluate against yosys' post-synthesis numbers.
 
     python bench/estimator.py [--families ice40,ecp5,gowin] [--eval N] [--calib N] [--fit]
-                              [--demo PATH] [--synth-only] [--no-synth]
+                              [--demo PATH] [--no-synth] [--markdown]
+    python bench/estimator.py --images [--fit] [--no-synth] [--markdown]
 
 For each family it synthesises (``nice -n 10``, one at a time; the same ``synth_<family>``
 command and options as the board build, see :data:`SYNTH`) the NetworkTop of
@@ -11,6 +12,9 @@ command and options as the board build, see :data:`SYNTH`) the NetworkTop of
 * ``--eval`` random networks (seeds ``EVAL_SEED + i``), and with ``--fit`` also ``--calib``
   random calibration networks (seeds ``CALIB_SEED + i``, never used for evaluation),
 
+or with ``--images`` the image networks (:func:`image_networks`: random conv/pool/gap/residual nets,
+the first ``IMAGE_CALIB`` for the fit of the image LUT groups, the next ``IMAGE_EVAL`` and the
+trained ALBSNN and ResNet nets for evaluation),
 caches every result by the digest of its RTLIL in :data:`CACHE` (so nothing is synthesised
 twice, and a refit needs no synthesis), and prints one JSON object: per network the estimate
 against the synthesis (LUTs, FFs, BRAMs, DSPs and relative errors), per family the max and mean
