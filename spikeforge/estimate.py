@@ -724,6 +724,9 @@ def _conv_row(layer, bounds, lanes, value_bits, timesteps, family, fed, silent, 
     row = _layer_row(layer, bounds, lanes, value_bits, timesteps, family, fed, silent,
                      shapes=shapes, ibits=0, positions=positions)
     terms = row.terms
+    # The membranes' LUT RAM read muxes: deep in a conv engine (OH·OW·G words), which the
+    # linear fit (shallow membranes) never saw: an image group of their own.
+    terms["image_lutram_bits"] = terms.pop("lutram_mux_bits", 0.0)
     g = groups(layer.n_out, lanes)
     words = positions * g
     rows, columns = window_taps(geo)
@@ -897,12 +900,12 @@ TERM_GROUPS = {
     "ram_mux_bits": "ram", "ram_words": "ram", "lutram_mux_bits": "ram",
     "control": "control",
     "image_addr_bits": "image_addr", "image_table_bits": "image_table",
-    "image_control": "image_control",
+    "image_control": "image_control", "image_lutram_bits": "image_lutram",
 }
 GROUPS = ("arith", "compare", "mux", "mul", "rom", "ram", "control", "image_addr", "image_table",
-          "image_control")
+          "image_control", "image_lutram")
 #: The groups of the image engines' own logic, fitted on image networks with the others fixed.
-IMAGE_GROUPS = ("image_addr", "image_table", "image_control")
+IMAGE_GROUPS = ("image_addr", "image_table", "image_control", "image_lutram")
 
 
 def lut_features(row: ComponentEstimate) -> dict[str, float]:
