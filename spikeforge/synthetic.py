@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -407,11 +408,39 @@ def draw_networks(strategy, count: int, seed: int, chunk: int = 25) -> list:
                 seen.add(key)
                 examples.append(example)
 
-    collect()
+    with _without_local_constants():
+        collect()
     if len(examples) < count:
         raise RuntimeError(f"hypothesis generated {len(examples)} distinct examples of {count} "
                            f"(seed {seed}); draw a smaller count or a larger chunk")
     return examples[:count]
+
+
+@contextmanager
+def _without_local_constants():
+    """Hypothesis draws without the constants it collects from the source of loaded modules.
+
+    Hypothesis (6.1xx) mixes into its draws the literals of every *local* module imported so far
+    (here: spikeforge and the test modules), so the same seed gave other networks under a full
+    pytest session than alone. For a set that is the same in every run, that pool is emptied
+    while drawing, and the cache built from it cleared before and after. These are Hypothesis
+    internals, which is why its version is pinned (pyproject.toml).
+    """
+    try:
+        from hypothesis.internal.conjecture import providers
+
+        original, cache, empty = (providers._get_local_constants, providers.CONSTANTS_CACHE,
+                                  providers.Constants)
+    except (ImportError, AttributeError) as exc:  # another Hypothesis: say so, do not draw
+        raise RuntimeError("this Hypothesis has no local-constants pool to switch off "
+                           f"({exc}); use the version pinned in pyproject.toml") from None
+    cache.cache.clear()
+    providers._get_local_constants = lambda: empty()
+    try:
+        yield
+    finally:
+        providers._get_local_constants = original
+        cache.cache.clear()
 
 
 def networks_digest(networks) -> str:
