@@ -49,7 +49,7 @@ from spikeforge.netspec import LayerSpec
 from .cost import groups
 from .events import event_stream
 from .geometry import Window
-from .select import select
+from .select import at_most_one, lowest_set, select
 
 
 def spike_bits(layer: LayerSpec) -> int:
@@ -271,7 +271,9 @@ class LayerEngine(wiring.Component):
         w_rd = weights.read_port()
         b_rd = biases.read_port()
         v_wr = membranes.write_port()
-        # With G == 1 the next read hits the word being written: read the new value.
+        # With G == 1 the next read hits the word being written: read the new value. (A plain
+        # port is no cheaper: Yosys then emulates the iCE40 block RAM's read-before-write with the
+        # same bypass register and multiplexer, and 110 more flip-flops on the digits demo.)
         v_rd = membranes.read_port(transparent_for=(v_wr,))
 
         # ---- control state -------------------------------------------------------------------
@@ -310,14 +312,17 @@ class LayerEngine(wiring.Component):
         quiet = fire_phase | waiting  # no input and no bias in this phase
 
         # ---- emitter: one spike event per set bit of the mask, lowest lane first --------------
+        # Trees, not chains (hdl/select.py): the emitter is on the stall path (``advance``).
         lowest = Signal(range(max(lanes, 2)))
-        for lane in reversed(range(lanes)):
-            with m.If(spike_mask[lane]):
-                m.d.comb += lowest.eq(lane)
+        m.d.comb += lowest.eq(lowest_set(spike_mask)[1])
         lowest_value = Signal(self.spike_bits)
         m.d.comb += lowest_value.eq(select(lowest, spike_values))
         out = self.events_out
-        emitting = spike_mask != 0
+        # Registered flags of the mask, kept beside it: ``spike_mask != 0`` and "at most one bit
+        # set" (so ``remaining == 0``), which the stall path (``emitter_free`` -> ``advance`` ->
+        # every enable of the engine) would otherwise compute from the mask every cycle.
+        emitting = Signal()
+        last_spike = Signal(init=1)
         # The end-of-step event follows the spikes of the last group, once they are all out.
         marker_now = marker_pending & ~emitting & ~(stage1 & stage1_update)
         m.d.comb += [
@@ -329,9 +334,10 @@ class LayerEngine(wiring.Component):
         out_transfer = out.valid & out.ready
         remaining = spike_mask & (spike_mask - 1)
         with m.If(out_transfer & emitting):
-            m.d.sync += spike_mask.eq(remaining)
+            m.d.sync += [spike_mask.eq(remaining), emitting.eq(~last_spike),
+                         last_spike.eq(at_most_one(remaining))]
         # The emitter can take a new mask this cycle if it is empty or sends its last spike now.
-        emitter_free = ~emitting | ((remaining == 0) & out.ready)
+        emitter_free = ~emitting | (last_spike & out.ready)
 
         # ---- adaptive tables: λ_t and γ_t of the current step, from a ROM ----------------------
         adaptive = neuron.kind == "adaptive"
@@ -393,12 +399,26 @@ class LayerEngine(wiring.Component):
                 m.d.comb += clamped.eq(total)
             neuron_exists = (stage1_group * lanes + lane) < layer.n_out
             level = Signal(self.spike_bits, name=f"level_{lane}")
-            m.d.comb += level.eq(Mux(neuron_exists, self._fire(clamped, fire_phase & ~waiting), 0))
-            fired = level != 0
             # V after firing and reset: within the state range (clamped, or proven to fit), so
             # the adaptive field and the debug view keep state_bits of it without loss.
             membrane = Signal(signed(nbits if adaptive else sbits), name=f"membrane_{lane}")
-            if neuron.reset == "subtract":
+            single = neuron.kind in ("if", "lif", "bistable")  # fire iff V >= θ
+            if single:
+                # One subtraction serves the comparison (its sign) and the reset: not a
+                # comparator and a subtractor, two carry chains in series after V + bias.
+                above = Signal(signed(len(clamped) + 1), name=f"above_{lane}")
+                m.d.comb += above.eq(clamped - threshold)
+                fire = ~above[-1]
+                if bistable:
+                    fire = fire & fire_phase & ~waiting
+                m.d.comb += level.eq(Mux(neuron_exists, fire, 0))
+            else:
+                m.d.comb += level.eq(Mux(neuron_exists,
+                                         self._fire(clamped, fire_phase & ~waiting), 0))
+            fired = level != 0
+            if single and neuron.reset == "subtract":
+                m.d.comb += membrane.eq(Mux(level[0], above, clamped))
+            elif neuron.reset == "subtract":
                 m.d.comb += membrane.eq(clamped - level * threshold)
             else:
                 m.d.comb += membrane.eq(Mux(fired, 0, clamped))
@@ -416,7 +436,9 @@ class LayerEngine(wiring.Component):
         with m.If(stage1 & advance):
             m.d.comb += v_wr.en.eq(self._write_enable(s))
             with m.If(stage1_update):
-                m.d.sync += [spike_mask.eq(Cat(*spikes)), spike_base.eq(self._first_neuron(s))]
+                m.d.sync += [spike_mask.eq(Cat(*spikes)), spike_base.eq(self._first_neuron(s)),
+                             emitting.eq(Cat(*spikes).any()),
+                             last_spike.eq(at_most_one(Cat(*spikes)))]
         m.d.comb += [self.membranes.valid.eq(stage1 & advance & stage1_update),
                      self.membranes.first.eq(self._first_neuron(s)),
                      self.membranes.values.eq(Cat(*debug_values))]
@@ -450,7 +472,11 @@ class LayerEngine(wiring.Component):
 
         # ---- input: take a new event when the current one issues its last group --------------
         inp = self.events_in
-        accepting = ~updating & (~holding | (advance & self._last_issue(s)))
+        # ``advance`` is always true outside the update phase (stage 1 holds an update only
+        # while ``updating``; the end-of-step marker, which clears ``updating``, waits for it),
+        # so it is left out: the upstream's ``ready`` then depends on this engine's registers
+        # only, not combinationally on the downstream engine's ``ready`` through the emitter.
+        accepting = ~updating & (~holding | self._last_issue(s))
         m.d.comb += inp.ready.eq(accepting)
         with m.If(inp.valid & inp.ready):
             with m.If(inp.payload.last):

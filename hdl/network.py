@@ -293,14 +293,18 @@ class NetworkTop(wiring.Component):
         starts = [Signal(CYCLE_COUNTER_BITS, name=f"start_{slot}") for slot in range(2)]
         in_flight = Signal(range(3))
         position = Signal(range(max(spec.input.size, 2)))  # index of the next input value
-        blocked = (position == 0) & (in_flight == 2)
+        # ``position == 0`` and ``in_flight == 2`` as registered bits: ``input.ready`` depends on
+        # them, and the bridge's handshake logic follows it within the same cycle.
+        at_first = Signal(init=1)  # position == 0
+        blocked = at_first & in_flight[1]
         m.d.comb += [buffer.input.payload.eq(self.input.payload),
                      buffer.input.valid.eq(self.input.valid & ~blocked),
                      self.input.ready.eq(buffer.input.ready & ~blocked)]
         accepted = self.input.valid & self.input.ready
         with m.If(accepted):
-            m.d.sync += position.eq(Mux(position == spec.input.size - 1, 0, position + 1))
-        start = accepted & (position == 0)
+            m.d.sync += [position.eq(Mux(position == spec.input.size - 1, 0, position + 1)),
+                         at_first.eq(position == spec.input.size - 1)]
+        start = accepted & at_first
         finish = readout.last_count
         with m.If(finish):
             # Both cycles counted: first value accepted and last count sent.
