@@ -48,6 +48,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.append(str(ROOT))  # after PYTHONPATH: the bench can run against another hdl checkout
 
+from spikeforge.boards.layer_resources import classify_cells  # noqa: E402
 from spikeforge.netspec import InputSpec, LayerSpec, NetSpec, NeuronSpec  # noqa: E402
 
 #: yosys synthesis command per family, as the board build runs it (amaranth's platform
@@ -213,21 +214,8 @@ def parse_cells(stat_text: str) -> dict[str, int]:
 
 
 def measured(family: str, cells: dict[str, int]) -> dict[str, int]:
-    """LUTs, FFs, BRAMs, LUT RAMs and DSPs from the cells of a synthesised design."""
-    def total(pattern):
-        return sum(n for name, n in cells.items() if re.fullmatch(pattern, name))
-    if family == "ice40":
-        return {"luts": total(r"SB_LUT4"), "ffs": total(r"SB_DFF\w*"),
-                "brams": total(r"SB_RAM40_4K\w*"), "lutrams": 0, "dsps": total(r"SB_MAC16"),
-                "carries": total(r"SB_CARRY")}
-    if family == "ecp5":
-        return {"luts": total(r"LUT4") + 2 * total(r"CCU2C"), "ffs": total(r"TRELLIS_FF"),
-                "brams": total(r"DP16KD|PDPW16KD"), "lutrams": total(r"TRELLIS_DPR16X4"),
-                "dsps": total(r"MULT18X18D"), "carries": total(r"CCU2C")}
-    return {"luts": total(r"LUT[1-4]") + total(r"ALU"), "ffs": total(r"DFF\w*"),
-            # BSRAM primitives, with their 9-bit (X9) and bypass-read (B) variants: DPX9B etc.
-            "brams": total(r"(?:SP|SDP|DP|pROM)(?:X9)?B?"),
-            "lutrams": total(r"RAM16SDP4"), "dsps": total(r"MULT\w+"), "carries": total(r"ALU")}
+    """LUTs, FFs, BRAMs, LUT RAMs, DSPs and carries from the cells of a synthesised design."""
+    return classify_cells(family, cells)
 
 
 def _load_cache() -> dict:

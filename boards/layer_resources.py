@@ -31,7 +31,10 @@ _NOT_CELLS = ("cells", "wires", "ports", "submodules", "memories", "processes")
 
 
 def classify_cells(family: str, cells: dict[str, int]) -> dict[str, int]:
-    """LUTs, FFs, block RAMs, LUT RAMs and DSPs among a family's yosys cells.
+    """LUTs, FFs, block RAMs, LUT RAMs, DSPs and carry cells among a family's yosys cells.
+
+    What the estimator predicts and ``bench/estimator.py`` compares: iCE40 ``SB_LUT4``, ECP5
+    ``LUT4`` plus two per ``CCU2C``, Gowin ``LUT1..4`` plus ``ALU``.
 
     Parameters
     ----------
@@ -44,15 +47,17 @@ def classify_cells(family: str, cells: dict[str, int]) -> dict[str, int]:
 
     if family == "ice40":
         return {"luts": total(r"SB_LUT4"), "ffs": total(r"SB_DFF\w*"),
-                "brams": total(r"SB_RAM40_4K\w*"), "lutrams": 0, "dsps": total(r"SB_MAC16")}
+                "brams": total(r"SB_RAM40_4K\w*"), "lutrams": 0, "dsps": total(r"SB_MAC16"),
+                "carries": total(r"SB_CARRY")}
     if family == "ecp5":
         return {"luts": total(r"LUT4") + 2 * total(r"CCU2C"), "ffs": total(r"TRELLIS_FF"),
                 "brams": total(r"DP16KD|PDPW16KD"), "lutrams": total(r"TRELLIS_DPR16X4"),
-                "dsps": total(r"MULT18X18D")}
+                "dsps": total(r"MULT18X18D"), "carries": total(r"CCU2C")}
     if family == "gowin":
         return {"luts": total(r"LUT[1-4]") + total(r"ALU"), "ffs": total(r"DFF\w*"),
-                "brams": total(r"SP|SDP|DP|SPX9|SDPX9|DPX9|pROM|pROMX9"),
-                "lutrams": total(r"RAM16SDP4"), "dsps": total(r"MULT\w+")}
+                # BSRAM primitives, with their 9-bit (X9) and bypass-read (B) variants: DPX9B etc.
+                "brams": total(r"(?:SP|SDP|DP|pROM)(?:X9)?B?"),
+                "lutrams": total(r"RAM16SDP4"), "dsps": total(r"MULT\w+"), "carries": total(r"ALU")}
     raise ValueError(f"unknown family {family!r}: expected ice40, ecp5 or gowin")
 
 
@@ -150,7 +155,7 @@ def layer_resources(network, spec, family: str, synth_opts: str = "",
         if row["name"] in layer_of:
             row["layer"] = layer_of[row["name"]]
         row.update(classify_cells(family, row["cells"]))
-    keys = ("luts", "ffs", "brams", "lutrams", "dsps")
+    keys = ("luts", "ffs", "brams", "lutrams", "dsps", "carries")
     total = {key: sum(row[key] for row in ordered) for key in keys}
     return {"family": family, "command": command, "rows": ordered, "total": total,
             "seconds": round(time.perf_counter() - start, 1)}

@@ -40,13 +40,13 @@ def test_stat_is_split_per_module_without_the_hierarchy_total():
 def test_cells_are_counted_as_the_estimator_counts_them():
     assert classify_cells("ice40", {"SB_LUT4": 7, "SB_DFFE": 2, "SB_DFF": 1, "SB_RAM40_4K": 2,
                                     "SB_MAC16": 1, "SB_CARRY": 9}) == {
-        "luts": 7, "ffs": 3, "brams": 2, "lutrams": 0, "dsps": 1}
+        "luts": 7, "ffs": 3, "brams": 2, "lutrams": 0, "dsps": 1, "carries": 9}
     ecp5 = classify_cells("ecp5", {"LUT4": 10, "CCU2C": 3, "TRELLIS_FF": 4, "DP16KD": 1,
                                    "TRELLIS_DPR16X4": 2, "MULT18X18D": 1})
-    assert ecp5 == {"luts": 16, "ffs": 4, "brams": 1, "lutrams": 2, "dsps": 1}
-    gowin = classify_cells("gowin", {"LUT2": 3, "LUT4": 5, "ALU": 4, "DFFRE": 6, "SDPB": 0,
-                                     "SDP": 2, "RAM16SDP4": 1})
-    assert gowin == {"luts": 12, "ffs": 6, "brams": 2, "lutrams": 1, "dsps": 0}
+    assert ecp5 == {"luts": 16, "ffs": 4, "brams": 1, "lutrams": 2, "dsps": 1, "carries": 3}
+    gowin = classify_cells("gowin", {"LUT2": 3, "LUT4": 5, "ALU": 4, "DFFRE": 6, "SDPB": 1,
+                                     "SDP": 2, "DPX9B": 1, "RAM16SDP4": 1})
+    assert gowin == {"luts": 12, "ffs": 6, "brams": 4, "lutrams": 1, "dsps": 0, "carries": 4}
     with pytest.raises(ValueError, match="unknown family 'xilinx'"):
         classify_cells("xilinx", {})
 
