@@ -95,15 +95,21 @@ def _neuron(rng, kind: str, timesteps: int, phase: int) -> NeuronSpec:
     return NeuronSpec(kind, 1, reset, state_bits, **fields)
 
 
+#: The neuron kinds and encodings the random networks are drawn from. Fixed here, not read from
+#: the generator: a kind or encoding the hardware learns must not move the calibration and
+#: evaluation sets (the same seed must give the same network, whose synthesis is cached).
+RANDOM_NEURONS = ("if", "lif", "mtlif", "bistable", "adaptive")
+RANDOM_ENCODINGS = ("direct", "rate", "latency", "hybrid")
+
+
 def random_network(seed: int, kinds=None) -> tuple[NetSpec, list[int]]:
-    """A random buildable network and lanes: 1-3 linear layers, any supported neuron/encoding.
+    """A random buildable network and lanes: 1-3 linear layers, any of the neurons and encodings
+    of :data:`RANDOM_NEURONS` and :data:`RANDOM_ENCODINGS`.
 
     Sizes, weight widths (1-8 bits), T, lanes and input widths vary; the sizes are kept such
     that one synthesis takes well under a minute on a shared 2-core machine.
     """
-    from spikeforge.hdl.network import SUPPORTED_ENCODINGS, SUPPORTED_NEURONS
-
-    kinds = tuple(kinds or SUPPORTED_NEURONS)
+    kinds = tuple(kinds or RANDOM_NEURONS)
     rng = np.random.default_rng(seed)
     n_layers = int(rng.choice([1, 2, 2, 3]))
     kind_all = str(rng.choice(kinds))
@@ -112,7 +118,7 @@ def random_network(seed: int, kinds=None) -> tuple[NetSpec, list[int]]:
     phase = int(rng.integers(1, 4)) if bistable else 0
     timesteps = (int(rng.integers((n_layers + 1) * phase, (n_layers + 1) * phase + 2 * phase + 1))
                  if bistable else int(rng.integers(2, 17)))
-    encoding = str(rng.choice(list(SUPPORTED_ENCODINGS)))
+    encoding = str(rng.choice(list(RANDOM_ENCODINGS)))
     in_bits = int(rng.integers(2, 9))
     in_max = int(rng.integers(1, (1 << in_bits))) if rng.random() < 0.3 else (1 << in_bits) - 1
     size = int(rng.integers(8, 101))
@@ -149,11 +155,9 @@ def random_network(seed: int, kinds=None) -> tuple[NetSpec, list[int]]:
 
 
 def kind_networks() -> list[tuple[str, NetSpec, list[int]]]:
-    """One small fixed network per supported neuron kind (tests/test_hdl_network.py style)."""
-    from spikeforge.hdl.network import SUPPORTED_NEURONS
-
+    """One small fixed network per neuron kind (tests/test_hdl_network.py style)."""
     out = []
-    for index, kind in enumerate(SUPPORTED_NEURONS):
+    for index, kind in enumerate(RANDOM_NEURONS):
         spec, lanes = random_network(50_000 + index, kinds=(kind,))
         out.append((f"kind-{kind}", spec, lanes))
     return out

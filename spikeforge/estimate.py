@@ -355,10 +355,11 @@ def load_coefficients() -> dict:
 def check_lanes(spec: NetSpec, lanes) -> list[int]:
     """Lanes to use for ``spec`` (default: the generator's), or a SpikeforgeError naming the problem.
 
-    Same rules and messages as ``spikeforge.hdl.network.check_buildable``.
+    The rules of ``spikeforge.hdl.network.check_buildable``; what the estimator does not model
+    is refused as "not modelled by the estimator".
     """
     if spec.input.encoding not in SUPPORTED_ENCODINGS:
-        raise SpikeforgeError("input encoding not supported by the hardware generator",
+        raise SpikeforgeError("input encoding not modelled by the estimator",
                               "input.encoding", f"one of {SUPPORTED_ENCODINGS}", repr(spec.input.encoding))
     for layer in spec.layers:
         if layer.kind not in SUPPORTED_LAYERS:

@@ -99,7 +99,9 @@ def test_shapes_and_rules_agree_with_the_generator():
 
     assert network.SUPPORTED_NEURONS == __import__("spikeforge.estimate").estimate.SUPPORTED_NEURONS
     assert network.SUPPORTED_LAYERS == __import__("spikeforge.estimate").estimate.SUPPORTED_LAYERS
-    assert network.SUPPORTED_ENCODINGS == __import__("spikeforge.estimate").estimate.SUPPORTED_ENCODINGS
+    # Every encoding the estimator models is built; one it does not (yet) is refused by name.
+    assert set(__import__("spikeforge.estimate").estimate.SUPPORTED_ENCODINGS) <= set(
+        network.SUPPORTED_ENCODINGS)
     for seed in range(6):
         spec = random_netspec(seed, sizes=(10 + seed, 7 + seed, 3), weight_bits=(1 + seed % 3, 4))
         assert store_shape(spec) == input_buffer.store_shape(spec.input)
