@@ -8,9 +8,20 @@ Encodings (``docs/semantics.md``), bit-exact with ``golden/encoders.py``:
   ``1 + ((max − x)·(T − 2)) // max``;
 * ``rate``: every value is visited every step in index order; a 16-bit Galois LFSR
   (:mod:`spikeforge.lfsr`, restarted from the seed for each image) advances once per visit and the
-  value fires ``(i, 1)`` when the LFSR's low ``bits`` bits are below ``x``.
+  value fires ``(i, 1)`` when the LFSR's low ``bits`` bits are below ``x``;
+* ``events`` (pre-encoded): the input already holds one frame of event counts per step, so an
+  image is ``T`` frames of ``size`` values, frame 0 first (``T·size`` input transfers, the golden
+  executor's ``(T, size)`` input in C order). Each nonzero count ``x`` at index ``i`` of frame
+  ``t`` is stored once as a word ``(i, x, t)`` and becomes the event ``(i, x)`` (``bits`` wide) at
+  step ``t`` only. The words are stored in arrival order, so step by step: step ``t`` sends the
+  words whose step field is ``t``, then its marker, and continues at the next word. The store is
+  ``T·size`` words deep (every count nonzero, the worst case) and
+  ``index_bits(size) + bits + bits(T - 1)`` wide, one write port and one synchronous read port
+  like the other encoders' store: yosys maps it to block RAM (iCE40 ``SB_RAM40_4K``, ECP5 DP16KD,
+  Gowin BSRAM) when it is large enough for the board's memory inference, else to LUT RAM or
+  flip-flops.
 
-Only nonzero values are stored for the first three, so zero inputs cost no cycles; ``rate`` stores
+Only nonzero values are stored for all but ``rate``, so zero inputs cost no cycles; ``rate`` stores
 and visits all values since the LFSR advances for every one of them. The firing steps of
 ``latency``/``hybrid`` come from a small table indexed by the value (no divider). Each step ends
 with an end-of-step event (``last`` set).
@@ -56,8 +67,14 @@ def fire_steps(spec_input: InputSpec, timesteps: int) -> list[int]:
 
 
 def event_value_bits(spec_input: InputSpec) -> int:
-    """Width of the input events' value: ``bits`` for direct and hybrid, 1 for the spike encodings."""
-    return spec_input.bits if spec_input.encoding in ("direct", "hybrid") else 1
+    """Width of the input events' value: ``bits`` for direct, hybrid and events (the counts), 1 for
+    the spike encodings."""
+    return spec_input.bits if spec_input.encoding in ("direct", "hybrid", "events") else 1
+
+
+def values_per_image(spec_input: InputSpec, timesteps: int) -> int:
+    """Input stream transfers per image: ``T·size`` for ``events`` (T frames), else ``size``."""
+    return timesteps * spec_input.size if spec_input.encoding == "events" else spec_input.size
 
 
 MAX_DRAWS_PER_CYCLE = 16
@@ -83,12 +100,20 @@ def check_draws(spec_input: InputSpec, draws_per_cycle) -> int:
     return draws_per_cycle
 
 
-def store_shape(spec_input: InputSpec, draws_per_cycle: int = 1) -> tuple[int, int]:
+def store_shape(spec_input: InputSpec, draws_per_cycle: int = 1,
+                timesteps: int | None = None) -> tuple[int, int]:
     """Depth and width of the image store (depth >= 2).
 
     One (index, value) word per stored value; with ``draws_per_cycle = k > 1`` (rate),
-    ``ceil(size / k)`` words of ``k`` values.
+    ``ceil(size / k)`` words of ``k`` values; for ``events`` (``timesteps`` needed) one
+    (index, value, step) word per nonzero count, ``T·size`` words.
     """
+    if spec_input.encoding == "events":
+        if timesteps is None:
+            raise ValueError("store_shape: events encoding needs timesteps")
+        step_bits = max(1, (timesteps - 1).bit_length())
+        return (max(timesteps * spec_input.size, 2),
+                index_bits(spec_input.size) + spec_input.bits + step_bits)
     if draws_per_cycle > 1:
         return max(-(-spec_input.size // draws_per_cycle), 2), draws_per_cycle * spec_input.bits
     return max(spec_input.size, 2), index_bits(spec_input.size) + spec_input.bits
@@ -122,7 +147,8 @@ class InputBuffer(wiring.Component):
     Attributes
     ----------
     input : stream of ``unsigned(bits)``
-        The image, index 0 first. Not ready while the previous image is replayed.
+        The image, index 0 first (``events``: its T frames, frame 0 first, ``T·size`` values).
+        Not ready while the previous image is replayed.
     events : stream of events
         The encoded values of each step, then an end-of-step event, T times.
     draws_per_cycle : int
@@ -132,7 +158,8 @@ class InputBuffer(wiring.Component):
     Attributes
     ----------
     event_value_bits : int
-        Width of the events' value: ``bits`` for direct and hybrid, 1 for the spike encodings.
+        Width of the events' value: ``bits`` for direct, hybrid and events, 1 for the spike
+        encodings.
 
     Raises
     ------
@@ -161,11 +188,13 @@ class InputBuffer(wiring.Component):
 
     def store_shape(self) -> tuple[int, int]:
         """See :func:`store_shape`."""
-        return store_shape(self.spec_input, self.draws_per_cycle)
+        return store_shape(self.spec_input, self.draws_per_cycle, self.timesteps)
 
     def elaborate(self, platform):
         if self.draws_per_cycle > 1:
             return self._elaborate_parallel_rate()
+        if self.encoding == "events":
+            return self._elaborate_events()
         m = Module()
         ibits = index_bits(self.size)
         depth, width = self.store_shape()
@@ -238,6 +267,68 @@ class InputBuffer(wiring.Component):
             m.d.sync += position.eq(position + 1)
             if rate:
                 m.d.sync += lfsr.eq(lfsr_next)
+        return m
+
+    def _elaborate_events(self):
+        """Pre-encoded frames: store each nonzero count with its index and step, replay step by step.
+
+        The words arrive (and are stored) in step order, so the replay walks the store once per
+        image: at step ``t`` the word at ``position`` is sent while its step field is ``t``; a word
+        of a later step, or the end of the stored words, is where step ``t``'s marker goes. After
+        the marker the replay continues at the same word with step ``t + 1``.
+        """
+        m = Module()
+        ibits, vbits = index_bits(self.size), self.value_bits
+        depth, width = self.store_shape()
+        store = Memory(shape=unsigned(width), depth=depth, init=[])
+        m.submodules.store = store
+        wr = store.write_port()
+        rd = store.read_port(transparent_for=(wr,))  # the last load and the first replay may meet
+
+        load_index = Signal(range(max(self.size, 2)))
+        load_step = Signal(range(max(self.timesteps, 2)))
+        stored = Signal(range(depth + 1))
+        position = Signal(range(depth + 1))  # stored word presented now
+        step = Signal(range(max(self.timesteps, 2)))
+        replaying = Signal()
+
+        m.d.comb += self.input.ready.eq(~replaying)
+        with m.If(self.input.valid & self.input.ready):
+            with m.If(self.input.payload != 0):
+                m.d.comb += [wr.en.eq(1), wr.addr.eq(stored),
+                             wr.data.eq(Cat(load_index, self.input.payload, load_step))]
+                m.d.sync += stored.eq(stored + 1)
+            with m.If(load_index == self.size - 1):
+                m.d.sync += load_index.eq(0)
+                with m.If(load_step == self.timesteps - 1):
+                    m.d.sync += [load_step.eq(0), replaying.eq(1)]
+                with m.Else():
+                    m.d.sync += load_step.eq(load_step + 1)
+            with m.Else():
+                m.d.sync += load_index.eq(load_index + 1)
+
+        index = rd.data[:ibits]
+        value = rd.data[ibits:ibits + vbits]
+        word_step = rd.data[ibits + vbits:]
+        is_marker = (position == stored) | (word_step != step)
+        transfer = self.events.valid & self.events.ready
+        m.d.comb += [
+            self.events.valid.eq(replaying),
+            self.events.payload.index.eq(Mux(is_marker, 0, index)),
+            self.events.payload.value.eq(Mux(is_marker, 0, value)),
+            self.events.payload.last.eq(is_marker),
+            rd.addr.eq(position),
+        ]
+        with m.If(replaying & transfer):
+            with m.If(is_marker):
+                with m.If(step == self.timesteps - 1):
+                    m.d.comb += rd.addr.eq(0)
+                    m.d.sync += [step.eq(0), replaying.eq(0), stored.eq(0), position.eq(0)]
+                with m.Else():
+                    m.d.sync += step.eq(step + 1)
+            with m.Else():
+                m.d.comb += rd.addr.eq(position + 1)
+                m.d.sync += position.eq(position + 1)
         return m
 
     def _elaborate_parallel_rate(self):

@@ -15,7 +15,7 @@ from spikeforge.bounds import analyse, count_bits, unsigned_bits
 from spikeforge.errors import SpikeforgeError
 from spikeforge.netspec import NetSpec, layer_shapes
 
-from .input_buffer import InputBuffer, event_value_bits
+from .input_buffer import InputBuffer, event_value_bits, values_per_image
 from .conv_engine import ConvEngine
 from .cost import predicted_cycles  # noqa: F401  (re-exported: the cost model's home was here)
 from .geometry import window
@@ -28,7 +28,7 @@ from .residual_engine import IdentityLayer, ResidualEngine, residual_memory_shap
 SUPPORTED_LAYERS = ("linear", "conv2d", "sumpool", "avgpool", "orpool", "flatten", "gap",
                     "residual")
 SUPPORTED_NEURONS = ("if", "lif", "mtlif", "bistable", "adaptive")
-SUPPORTED_ENCODINGS = ("direct", "rate", "latency", "hybrid")
+SUPPORTED_ENCODINGS = ("direct", "rate", "latency", "hybrid", "events")
 DEFAULT_MAX_LANES = 8
 CYCLE_COUNTER_BITS = 32
 # Words per engine memory: beyond this a layer needs more block RAM than any supported board has,
@@ -199,7 +199,10 @@ class NetworkTop(wiring.Component):
     Attributes
     ----------
     input : stream of ``unsigned(spec.input.bits)``, in
-        The ``input.size`` values of one image, index 0 first.
+        The ``input.size`` values of one image, index 0 first. For the pre-encoded ``events``
+        encoding an image is its ``T`` frames of event counts, frame 0 first, each ``input.size``
+        values index 0 first: ``T·input.size`` values per image (the golden executor's
+        ``(T, input.size)`` input in C order; :func:`~spikeforge.hdl.input_buffer.values_per_image`).
     output : stream of ``unsigned(count_bits(spec))``, out
         The last layer's ``n_out`` spike counts, neuron 0 first.
     done : Signal, out
@@ -292,7 +295,8 @@ class NetworkTop(wiring.Component):
         m.d.sync += now.eq(now + 1)
         starts = [Signal(CYCLE_COUNTER_BITS, name=f"start_{slot}") for slot in range(2)]
         in_flight = Signal(range(3))
-        position = Signal(range(max(spec.input.size, 2)))  # index of the next input value
+        per_image = values_per_image(spec.input, spec.timesteps)  # T·size for events, else size
+        position = Signal(range(max(per_image, 2)))  # index of the next input value
         # ``position == 0`` and ``in_flight == 2`` as registered bits: ``input.ready`` depends on
         # them, and the bridge's handshake logic follows it within the same cycle.
         at_first = Signal(init=1)  # position == 0
@@ -302,8 +306,8 @@ class NetworkTop(wiring.Component):
                      self.input.ready.eq(buffer.input.ready & ~blocked)]
         accepted = self.input.valid & self.input.ready
         with m.If(accepted):
-            m.d.sync += [position.eq(Mux(position == spec.input.size - 1, 0, position + 1)),
-                         at_first.eq(position == spec.input.size - 1)]
+            m.d.sync += [position.eq(Mux(position == per_image - 1, 0, position + 1)),
+                         at_first.eq(position == per_image - 1)]
         start = accepted & at_first
         finish = readout.last_count
         with m.If(finish):

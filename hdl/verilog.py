@@ -40,7 +40,7 @@ from spikeforge.netspec import NetSpec, layer_shapes
 
 from .cost import cost_formula
 from .events import index_bits
-from .input_buffer import check_draws, store_shape
+from .input_buffer import check_draws, store_shape, values_per_image
 from .layer_engine import bias_bits, groups
 from .network import (CYCLE_COUNTER_BITS, NetworkTop, check_buildable, layer_neurons,
                       network_memory_shapes)
@@ -144,7 +144,9 @@ def describe(spec: NetSpec, lanes: Sequence[int] | None = None, *, draws_per_cyc
         JSON-serialisable: ``ports`` (name -> width), ``memories`` (name, depth, width, bits, as
         built), ``layers`` (sizes, lanes, groups and widths), ``cost_model`` (the formula and, per
         layer, cycles per step as a function of that step's input events), and
-        ``predicted_cycles_max`` (every input active and every neuron spiking every step).
+        ``predicted_cycles_max`` (every input active and every neuron spiking every step),
+        ``input_encoding`` and ``input_values_per_image`` (transfers on the ``input`` stream per
+        image: ``input.size``, or ``T·input.size`` for the pre-encoded ``events`` frames).
 
     Raises
     ------
@@ -159,7 +161,7 @@ def describe(spec: NetSpec, lanes: Sequence[int] | None = None, *, draws_per_cyc
         "output__payload": count_bits(spec), "output__valid": 1, "output__ready": 1,
         "done": 1, "cycles": CYCLE_COUNTER_BITS,
     }
-    depth, width = store_shape(spec.input, check_draws(spec.input, draws_per_cycle))
+    depth, width = store_shape(spec.input, check_draws(spec.input, draws_per_cycle), spec.timesteps)
     memories = [{"name": "input_buffer.store", "depth": depth, "width": width}]
     layers = []
     for layer, bound, p, (in_shape, out_shape), shapes in zip(
@@ -190,12 +192,16 @@ def describe(spec: NetSpec, lanes: Sequence[int] | None = None, *, draws_per_cyc
     for memory in memories:
         memory["bits"] = memory["depth"] * memory["width"]
     formula = cost_formula(spec, lanes)
+    per_image = values_per_image(spec.input, spec.timesteps)
     return {
         "top": TOP_NAME, "ports": ports, "memories": memories,
         "memory_bits": sum(memory["bits"] for memory in memories),
         "layers": layers, "lanes": list(lanes), "input_draws_per_cycle": draws_per_cycle,
         "timesteps": spec.timesteps,
         "index_bits": index_bits(spec.input.size),
+        "input_encoding": spec.input.encoding,
+        "input_values_per_image": per_image,
         "cost_model": formula,
-        "predicted_cycles_max": formula["worst_case_cycles"],
+        # The cost model loads input.size values; an events-coded image is T frames of them.
+        "predicted_cycles_max": formula["worst_case_cycles"] + per_image - spec.input.size,
     }

@@ -225,6 +225,43 @@ def held_out_images(count: int, seed: int = 0):
     return data.x_test[:count], np.arange(count)
 
 
+EVENTS_DURATION_PER_STEP = 1000  # µs of synthetic event stream per time step
+
+
+def held_out_events(spec, count: int, seed: int = 0):
+    """``count`` synthetic event streams binned for an ``events``-coded NetSpec, and their seeds.
+
+    No event data set ships with spikeforge: each input is :func:`~spikeforge.golden.events.
+    synthetic_events` (a moving bar with noise, seed ``seed + i``) binned by
+    :func:`~spikeforge.golden.events.bin_events` into ``(T, input.size)`` counts, the golden
+    executor's input. The sensor is ``H×W`` from an input shape ``(2, H, W)`` (OFF and ON
+    planes), else ``1×(size / 2)``.
+
+    Raises
+    ------
+    SpikeforgeError
+        If the input size is odd (no OFF/ON planes) or ``count`` is below 1.
+    """
+    from .golden.events import bin_events, synthetic_events
+
+    shape = spec.input.dims
+    if len(shape) == 3 and shape[0] == 2:
+        height, width = int(shape[1]), int(shape[2])
+    elif spec.input.size % 2 == 0:
+        height, width = 1, spec.input.size // 2
+    else:
+        raise SpikeforgeError("events input has no OFF/ON planes", "input.size",
+                              "an even size (2·H·W) or shape (2, H, W)", str(spec.input.size))
+    if count < 1:
+        raise SpikeforgeError("image count out of range", "--images", "an integer >= 1", str(count))
+    duration = EVENTS_DURATION_PER_STEP * spec.timesteps
+    inputs = np.stack([
+        bin_events(synthetic_events(height, width, duration, 4 * spec.input.size, seed=seed + i),
+                   height, width, spec.timesteps, duration, spec.input.value_max).counts
+        for i in range(count)])
+    return inputs, np.arange(seed, seed + count)
+
+
 def sim_stage(netspec_path: Path, out: Path, images: int = 50, simulator: str = "verilator",
               lanes: str | None = None, seed: int = 0, verilog: Path | None = None,
               debug: bool = False, input_draws: int | None = None) -> dict:
@@ -237,14 +274,21 @@ def sim_stage(netspec_path: Path, out: Path, images: int = 50, simulator: str = 
     captured in Verilog, Python awaits only the end of the run). ``debug`` uses the per-cycle
     testbench instead, which probes inside the design and names the first diverging layer, step
     and neuron.
+
+    For an ``events``-coded NetSpec the inputs are binned synthetic event streams
+    (:func:`held_out_events`, shape ``(n, T, input.size)`` as the golden executor takes them),
+    fed as ``T·input.size`` values per image.
     """
     from .cosim import run_cosim
     from .cosim.fast import run_fast_cosim
     from .cosim.runner import require_simulator
 
     require_simulator(simulator)  # fail before any work when the simulator is missing
-    x, ids = held_out_images(images, seed)
     spec = netspec_io.load(netspec_path)
+    if spec.input.encoding == "events":
+        x, ids = held_out_events(spec, images, seed)
+    else:
+        x, ids = held_out_images(images, seed)
     if verilog is None:
         verilog_path = Path(compile_stage(netspec_path, out, lanes, lint=False,
                                           hierarchy=debug, input_draws=input_draws)["verilog"])

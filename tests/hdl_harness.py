@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 from amaranth.sim import Simulator
 
 from spikeforge.hdl.network import NetworkTop
@@ -9,6 +10,9 @@ from spikeforge.hdl.network import NetworkTop
 
 def simulate_network(spec, lanes, images, max_cycles: int = 200_000):
     """Run ``images`` one after the other through a NetworkTop.
+
+    Each image is sent as its input stream values in C order: an ``(input.size,)`` image, or for
+    ``events`` the golden ``(T, input.size)`` frames, frame 0 first (``T·input.size`` values).
 
     Returns
     -------
@@ -24,7 +28,7 @@ def simulate_network(spec, lanes, images, max_cycles: int = 200_000):
     async def bench(ctx):
         ctx.set(dut.output.ready, 1)
         for image in images:
-            for value in image:
+            for value in np.asarray(image).reshape(-1):
                 ctx.set(dut.input.payload, int(value))
                 ctx.set(dut.input.valid, 1)
                 await ctx.tick().until(dut.input.ready)

@@ -67,9 +67,21 @@ def test_neuron_kind_without_hardware_is_refused(monkeypatch):
         generate_verilog(spec)
 
 
-def test_encoding_without_hardware_is_refused():
-    # (layer kinds without an engine, i.e. residual, are pinned in test_hdl_conv_network.py)
+def test_encoding_without_hardware_is_refused(monkeypatch):
+    # Every NetSpec encoding has hardware now (events since issue 5); the refusal stays for a
+    # generator that lacks one. (Layer kinds without an engine are pinned in
+    # test_hdl_conv_network.py.)
+    from spikeforge.hdl import network
+
+    monkeypatch.setattr(network, "SUPPORTED_ENCODINGS", ("direct", "rate", "latency", "hybrid"))
     events = dataclasses.replace(random_netspec().input, encoding="events")
     spec = NetSpec(events, random_netspec().layers, 8).validate()
     with pytest.raises(SpikeforgeError, match=r"input encoding not supported by the hardware generator at input.encoding: expected one of \('direct', 'rate', 'latency', 'hybrid'\), found 'events'"):
         generate_verilog(spec)
+
+
+def test_events_encoding_is_built():
+    events = dataclasses.replace(random_netspec().input, encoding="events")
+    spec = NetSpec(events, random_netspec().layers, 8).validate()
+    assert "module spikeforge_top" in generate_verilog(spec)
+    assert describe(spec)["input_values_per_image"] == 8 * spec.input.size

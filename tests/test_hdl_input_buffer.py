@@ -285,3 +285,76 @@ def test_network_refuses_draws_for_direct_input():
 
     with pytest.raises(SpikeforgeError, match="needs rate encoding"):
         NetworkTop(random_netspec(), draws_per_cycle=2)
+
+
+# ---- pre-encoded events: T frames per image, each step replays its own frame -------------------
+
+from spikeforge.golden.events import bin_events, synthetic_events  # noqa: E402
+from spikeforge.hdl.input_buffer import values_per_image  # noqa: E402
+
+
+@pytest.mark.parametrize("size, timesteps", [(1, 1), (2, 3), (12, 5), (40, 4)])
+def test_events_replay_each_frame_at_its_step(size, timesteps):
+    rng = np.random.default_rng(size * 10 + timesteps)
+    spec_input = InputSpec(size, "events", 3, 7)
+    frames = rng.integers(0, 8, (4, timesteps, size))
+    frames[rng.random(frames.shape) < 0.6] = 0
+    frames[1] = 0  # no events at all: markers only
+    frames[2, 0] = 0  # an empty first step
+    frames[3] = 7  # every count nonzero: the store's worst case, T·size words
+    assert values_per_image(spec_input, timesteps) == timesteps * size
+    assert store_shape(spec_input, 1, timesteps)[0] == max(timesteps * size, 2)
+    streams = [image.reshape(-1) for image in frames]  # frame 0 first, index fastest
+    for image, result in zip(frames, replay(spec_input, timesteps, streams)):
+        expected = [[(i, int(v)) for i, v in enumerate(frame) if v] for frame in image]
+        assert result["steps"] == expected
+        # Zero counts cost nothing: one cycle per nonzero count and one per marker, no gaps.
+        assert result["cycles"] == int((image != 0).sum()) + timesteps
+
+
+def test_events_replay_matches_golden_encoder_on_synthetic_streams():
+    timesteps, height, width = 6, 3, 4
+    spec_input = InputSpec(2 * height * width, "events", 2, 3)
+    frames = np.stack([bin_events(synthetic_events(height, width, 6000, 80, seed=s), height, width,
+                                  timesteps, 6000, 3).counts for s in range(3)])
+    encoded = encode(spec_input, frames, timesteps).numpy()  # (T, batch, size)
+    results = replay(spec_input, timesteps, [image.reshape(-1) for image in frames])
+    for b, result in enumerate(results):
+        for t in range(timesteps):
+            assert result["steps"][t] == [(int(i), int(encoded[t, b, i]))
+                                          for i in np.flatnonzero(encoded[t, b])]
+
+
+def test_events_replay_waits_for_a_stalled_consumer():
+    spec_input, timesteps = InputSpec(5, "events", 2, 3), 3
+    image = np.array([[0, 2, 0, 1, 3], [0, 0, 0, 0, 0], [1, 0, 0, 0, 2]])
+    dut = InputBuffer(spec_input, timesteps)
+    steps: list = []
+
+    async def load(ctx):
+        for value in image.reshape(-1):
+            ctx.set(dut.input.payload, int(value))
+            ctx.set(dut.input.valid, 1)
+            await ctx.tick().until(dut.input.ready)
+        ctx.set(dut.input.valid, 0)
+
+    async def collect(ctx):
+        current, cycle = [], 0
+        while len(steps) < timesteps:
+            ctx.set(dut.events.ready, cycle % 3 == 1)
+            cycle += 1
+            _, _, valid, ready, payload = await ctx.tick().sample(
+                dut.events.valid, dut.events.ready, dut.events.payload)
+            if valid and ready:
+                if payload.last:
+                    steps.append(current)
+                    current = []
+                else:
+                    current.append((int(payload.index), int(payload.value)))
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(load, background=True)
+    sim.add_testbench(collect)
+    sim.run()
+    assert steps == [[(1, 2), (3, 1), (4, 3)], [], [(0, 1), (4, 2)]]

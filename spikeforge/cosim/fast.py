@@ -69,6 +69,9 @@ class Layout:
     Per image ``i`` the result memory holds ``stride = n_out + 2`` words from ``i * stride``: the
     ``n_out`` counts, the image's ``cycles``, and the number of output transfers seen. The word
     at ``images * stride`` is the status: bit 31 ``timed_out``, bits 30..0 the images completed.
+
+    ``input_size`` is the number of values per image on the input stream: ``input.size``, or
+    ``T·input.size`` for the pre-encoded ``events`` frames (:func:`input_values`).
     """
 
     images: int
@@ -89,7 +92,45 @@ class Layout:
     def of(cls, spec, images: int) -> "Layout":
         from spikeforge.bounds import count_bits
 
-        return cls(int(images), spec.input.size, spec.input.bits, spec.n_out, count_bits(spec))
+        from spikeforge.hdl.input_buffer import values_per_image
+
+        return cls(int(images), values_per_image(spec.input, spec.timesteps), spec.input.bits,
+                   spec.n_out, count_bits(spec))
+
+
+def input_values(spec, image):
+    """The ``input`` stream values of one image, in order (a 1-D int64 array).
+
+    For ``events`` the golden input of one image is ``(T, input.size)`` frames: the stream is
+    frame 0 first, index 0 first (C order, ``T·input.size`` values). For the other encodings it
+    is the image itself (``input.size`` values).
+
+    Raises
+    ------
+    SpikeforgeError
+        If the image does not have the shape the golden executor takes for one image.
+    """
+    import numpy as np
+
+    image = np.asarray(image, dtype=np.int64)
+    events = spec.input.encoding == "events"
+    shape = (spec.timesteps, spec.input.size) if events else (spec.input.size,)
+    if image.shape != shape:
+        raise SpikeforgeError("image has the wrong shape", "images",
+                              f"shape {shape} per image for encoding {spec.input.encoding!r}",
+                              f"shape {image.shape}")
+    return image.reshape(-1)
+
+
+def stream_values(spec, images):
+    """:func:`input_values` of every image, an int64 array ``(n, values per image)``."""
+    import numpy as np
+
+    images = np.asarray(images, dtype=np.int64)
+    if images.ndim == 0 or len(images) == 0:
+        raise SpikeforgeError("no images to simulate", "images", "at least one image",
+                              f"shape {images.shape}")
+    return np.stack([input_values(spec, image) for image in images])
 
 
 def _bits(n: int) -> int:
@@ -275,6 +316,9 @@ endmodule
 
 def write_stimulus(images, layout: Layout, path: str | Path) -> Path:
     """Write the encoded images as a ``$readmemh`` file, one input value per line, image 0 first.
+
+    ``images`` holds each image's input stream values, shape ``(images, layout.input_size)``
+    (:func:`stream_values`: for ``events`` the ``T`` frames of an image, flattened).
 
     Raises
     ------
@@ -537,7 +581,7 @@ def prepare(netspec_path: str | Path, verilog_path: str | Path, images, work_dir
     wrapper = work_dir / f"{WRAPPER}.v"
     wrapper.write_text(stimulus_verilog(layout, cycle_budget))
     (work_dir / f"{TESTBENCH_TOP}.v").write_text(testbench_verilog())
-    stimulus = write_stimulus(images, layout, work_dir / "stim.hex")
+    stimulus = write_stimulus(stream_values(spec, images), layout, work_dir / "stim.hex")
     return layout, wrapper, stimulus
 
 
@@ -579,11 +623,13 @@ def run_fast_cosim(netspec_path: str | Path, verilog_path: str | Path, images, w
     work_dir = Path(work_dir).resolve()
     work_dir.mkdir(parents=True, exist_ok=True)
     images = np.asarray(images, dtype=np.int64)
-    if images.ndim != 2 or len(images) == 0:
-        raise SpikeforgeError("no images to simulate", "images", "shape (n >= 1, input.size)",
+    spec = netspec_io.load(netspec_path)
+    ndim = 3 if spec.input.encoding == "events" else 2
+    if images.ndim != ndim or len(images) == 0:
+        expected = "(n >= 1, T, input.size)" if ndim == 3 else "(n >= 1, input.size)"
+        raise SpikeforgeError("no images to simulate", "images", f"shape {expected}",
                               f"shape {images.shape}")
     ids = list(range(len(images))) if image_ids is None else [int(i) for i in image_ids]
-    spec = netspec_io.load(netspec_path)
     layout, wrapper, stimulus = prepare(netspec_path, verilog_path, images, work_dir,
                                          cycle_budget)
     results_path, verdict_path = work_dir / "results.hex", work_dir / "results.json"

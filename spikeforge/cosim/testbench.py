@@ -1,6 +1,7 @@
 """cocotb testbench of the network top: driver, monitor, reference model and checker.
 
-Python stays at transaction level: the driver hands over one image (``input.size`` stream transfers),
+Python stays at transaction level: the driver hands over one image (``input.size`` stream transfers,
+``T·input.size`` for the pre-encoded ``events`` frames),
 the monitor wakes on ``output.valid`` and takes the ``n_out`` counts, and nothing in Python waits on
 the clock while the network computes. In debug mode a :class:`LayerMonitor` per layer also records
 every spike and every membrane (after each step, the last one being the final membrane) inside the
@@ -21,13 +22,15 @@ from cocotb.clock import Clock
 from cocotb.triggers import ReadOnly, RisingEdge, with_timeout
 
 from spikeforge import netspec as netspec_io
+from spikeforge.cosim.fast import input_values
 from spikeforge.cosim.job import ENV_VAR, CosimJob
 
 CLOCK_NS = 10
 
 
 class ImageDriver:
-    """Drives the ``input`` stream with the values of one image, index 0 first."""
+    """Drives the ``input`` stream with the values of one image, index 0 first (``events``: the
+    image's T frames, frame 0 first; :func:`~spikeforge.cosim.fast.input_values`)."""
 
     def __init__(self, dut):
         self.dut = dut
@@ -283,7 +286,7 @@ async def network_matches_golden(dut):
     records = []
     for index, image in enumerate(images):
         image_id = job.image_ids[index]
-        cocotb.start_soon(driver.send(image))
+        cocotb.start_soon(driver.send(input_values(spec, image)))
         try:
             observed = await with_timeout(monitor.receive(), job.cycle_budget * CLOCK_NS, "ns")
         except TimeoutError:
