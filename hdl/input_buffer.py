@@ -80,23 +80,26 @@ def values_per_image(spec_input: InputSpec, timesteps: int) -> int:
 MAX_DRAWS_PER_CYCLE = 16
 
 
-def check_draws(spec_input: InputSpec, draws_per_cycle) -> int:
+def check_draws(spec_input: InputSpec, draws_per_cycle, *, option: str = "draws_per_cycle",
+                label: str = "draws per cycle") -> int:
     """Return ``draws_per_cycle`` as an int, or raise naming the limit it breaks.
 
-    Valid: an integer in ``1..min(16, size)``; above 1 only for ``rate`` encoding.
+    Valid: an integer in ``1..min(16, size)``; above 1 only for ``rate`` encoding. ``option``
+    and ``label`` name the value in the messages (``--input-draws`` and "input draws" for the
+    command line).
     """
     limit = min(MAX_DRAWS_PER_CYCLE, spec_input.size)
     if isinstance(draws_per_cycle, bool) or not isinstance(draws_per_cycle, int):
-        raise SpikeforgeError("draws per cycle is not an integer", "draws_per_cycle",
-                              f"an integer in 1..{limit}", repr(draws_per_cycle))
+        raise SpikeforgeError(f"{label} is not an integer", option, f"an integer in 1..{limit}",
+                              repr(draws_per_cycle))
     if not 1 <= draws_per_cycle <= limit:
-        raise SpikeforgeError("draws per cycle out of range", "draws_per_cycle",
-                              f"1 <= draws_per_cycle <= {limit} (at most {MAX_DRAWS_PER_CYCLE} and "
-                              f"at most the input size {spec_input.size})", str(draws_per_cycle))
+        raise SpikeforgeError(f"{label} out of range", option,
+                              f"an integer in 1..{limit} (at most {MAX_DRAWS_PER_CYCLE} and at most "
+                              f"the input size {spec_input.size})", str(draws_per_cycle))
     if draws_per_cycle > 1 and spec_input.encoding != "rate":
-        raise SpikeforgeError("draws per cycle above 1 needs rate encoding", "draws_per_cycle",
-                              f"1 for encoding {spec_input.encoding!r} (it stores and replays only "
-                              "nonzero values, one per cycle)", str(draws_per_cycle))
+        raise SpikeforgeError(f"{label} above 1 needs rate encoding", option,
+                              f"1 for encoding {spec_input.encoding!r}", str(draws_per_cycle),
+                              hint="the other encodings replay only nonzero values, one per cycle")
     return draws_per_cycle
 
 

@@ -69,23 +69,11 @@ def parse_input_draws(draws, spec) -> int:
     1 (the default) keeps the one-draw encoder; above 1 only for rate-coded inputs, at most
     ``min(16, input size)`` (:func:`spikeforge.hdl.input_buffer.check_draws`).
     """
-    from .hdl.input_buffer import MAX_DRAWS_PER_CYCLE
+    from .hdl.input_buffer import check_draws
 
     if draws is None:
         return 1
-    limit = min(MAX_DRAWS_PER_CYCLE, spec.input.size)
-    if isinstance(draws, bool) or not isinstance(draws, int):
-        raise SpikeforgeError("input draws is not an integer", "--input-draws",
-                              f"an integer in 1..{limit}", repr(draws))
-    if not 1 <= draws <= limit:
-        raise SpikeforgeError("input draws out of range", "--input-draws",
-                              f"an integer in 1..{limit} (at most {MAX_DRAWS_PER_CYCLE} and at most "
-                              f"the input size {spec.input.size})", str(draws))
-    if draws > 1 and spec.input.encoding != "rate":
-        raise SpikeforgeError("input draws above 1 needs rate encoding", "--input-draws",
-                              f"1 for encoding {spec.input.encoding!r}", str(draws),
-                              hint="the other encodings replay only nonzero values, one per cycle")
-    return draws
+    return check_draws(spec.input, draws, option="--input-draws", label="input draws")
 
 
 # ---- stages ----------------------------------------------------------------------------------

@@ -179,8 +179,8 @@ def test_draws_per_cycle_store_shape():
 
 
 @pytest.mark.parametrize("draws, message", [
-    (0, "1 <= draws_per_cycle <= 16"), (-2, "1 <= draws_per_cycle <= 16"),
-    (17, "1 <= draws_per_cycle <= 16"), (2.0, "an integer in 1..16"), (True, "an integer"),
+    (0, "an integer in 1..16 (at most 16"), (-2, "an integer in 1..16 (at most 16"),
+    (17, "an integer in 1..16 (at most 16"), (2.0, "an integer in 1..16"), (True, "an integer"),
 ])
 def test_draws_per_cycle_refused(draws, message):
     with pytest.raises(SpikeforgeError, match="draws_per_cycle") as info:
@@ -189,7 +189,7 @@ def test_draws_per_cycle_refused(draws, message):
 
 
 def test_draws_per_cycle_above_input_size_refused():
-    with pytest.raises(SpikeforgeError, match=r"1 <= draws_per_cycle <= 5 .*input size 5"):
+    with pytest.raises(SpikeforgeError, match=r"an integer in 1..5 .*input size 5"):
         check_draws(InputSpec(5, "rate", 4, 15, rate_seed=1), 6)
     assert check_draws(InputSpec(5, "rate", 4, 15, rate_seed=1), 5) == 5
 
