@@ -8,6 +8,16 @@ from amaranth.sim import Simulator
 from spikeforge.hdl.network import NetworkTop
 
 
+async def send_values(ctx, stream, values) -> None:
+    """Offer ``values`` on an Amaranth stream (``payload``/``valid``/``ready``), one per transfer
+    in order, each held until it is taken; ``valid`` is low again afterwards."""
+    for value in values:
+        ctx.set(stream.payload, int(value))
+        ctx.set(stream.valid, 1)
+        await ctx.tick().until(stream.ready)
+    ctx.set(stream.valid, 0)
+
+
 def simulate_network(spec, lanes, images, max_cycles: int = 200_000):
     """Run ``images`` one after the other through a NetworkTop.
 
@@ -28,11 +38,7 @@ def simulate_network(spec, lanes, images, max_cycles: int = 200_000):
     async def bench(ctx):
         ctx.set(dut.output.ready, 1)
         for image in images:
-            for value in np.asarray(image).reshape(-1):
-                ctx.set(dut.input.payload, int(value))
-                ctx.set(dut.input.valid, 1)
-                await ctx.tick().until(dut.input.ready)
-            ctx.set(dut.input.valid, 0)
+            await send_values(ctx, dut.input, np.asarray(image).reshape(-1))
             counts: list[int] = []
             waited = 0
             while len(counts) < spec.n_out:

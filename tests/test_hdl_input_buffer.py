@@ -7,6 +7,8 @@ from amaranth.sim import Simulator
 from spikeforge.hdl.input_buffer import InputBuffer
 from spikeforge.netspec import InputSpec
 
+from hdl_harness import send_values
+
 
 def replay(spec_input, timesteps, images):
     """Load each image and collect its replay; return per image its steps and the replay cycles."""
@@ -14,12 +16,7 @@ def replay(spec_input, timesteps, images):
     out: list[dict] = []
 
     async def load(ctx):
-        for image in images:
-            for value in image:
-                ctx.set(dut.input.payload, int(value))
-                ctx.set(dut.input.valid, 1)
-                await ctx.tick().until(dut.input.ready)
-        ctx.set(dut.input.valid, 0)
+        await send_values(ctx, dut.input, (value for image in images for value in image))
 
     async def collect(ctx):
         ctx.set(dut.events.ready, 1)
@@ -64,7 +61,6 @@ def test_direct_replays_nonzero_values_every_step(size):
 
 import hashlib  # noqa: E402
 
-import torch  # noqa: E402  (golden encoder only; the hardware side never imports it)
 from amaranth.back import verilog  # noqa: E402
 
 from spikeforge.errors import SpikeforgeError  # noqa: E402
@@ -79,12 +75,7 @@ def replay_draws(spec_input, timesteps, images, draws, ready=None):
     out: list[dict] = []
 
     async def load(ctx):
-        for image in images:
-            for value in image:
-                ctx.set(dut.input.payload, int(value))
-                ctx.set(dut.input.valid, 1)
-                await ctx.tick().until(dut.input.ready)
-        ctx.set(dut.input.valid, 0)
+        await send_values(ctx, dut.input, (value for image in images for value in image))
 
     async def collect(ctx):
         cycle = 0
@@ -242,11 +233,7 @@ def _simulate_network(spec, lanes, draws, images):
     async def bench(ctx):
         ctx.set(dut.output.ready, 1)
         for image in images:
-            for value in image:
-                ctx.set(dut.input.payload, int(value))
-                ctx.set(dut.input.valid, 1)
-                await ctx.tick().until(dut.input.ready)
-            ctx.set(dut.input.valid, 0)
+            await send_values(ctx, dut.input, image)
             counts = []
             for _ in range(20_000):
                 _, _, valid, payload = await ctx.tick().sample(dut.output.valid, dut.output.payload)
@@ -332,11 +319,7 @@ def test_events_replay_waits_for_a_stalled_consumer():
     steps: list = []
 
     async def load(ctx):
-        for value in image.reshape(-1):
-            ctx.set(dut.input.payload, int(value))
-            ctx.set(dut.input.valid, 1)
-            await ctx.tick().until(dut.input.ready)
-        ctx.set(dut.input.valid, 0)
+        await send_values(ctx, dut.input, image.reshape(-1))
 
     async def collect(ctx):
         current, cycle = [], 0

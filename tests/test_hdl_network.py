@@ -12,7 +12,7 @@ from spikeforge.hdl.cost import predicted_cycles
 from spikeforge.hdl.network import NetworkTop
 from spikeforge.synthetic import random_netspec
 
-from hdl_harness import simulate_network
+from hdl_harness import send_values, simulate_network
 
 
 def _check(spec, lanes, images):
@@ -243,12 +243,7 @@ def simulate_debug_membranes(spec, lanes, images):
 
     async def drive(ctx):
         ctx.set(dut.output.ready, 1)
-        for image in images:
-            for value in image:
-                ctx.set(dut.input.payload, int(value))
-                ctx.set(dut.input.valid, 1)
-                await ctx.tick().until(dut.input.ready)
-        ctx.set(dut.input.valid, 0)
+        await send_values(ctx, dut.input, (value for image in images for value in image))
 
     async def watch(ctx):
         done = 0

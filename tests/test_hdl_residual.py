@@ -16,11 +16,11 @@ from spikeforge.hdl.cost import predicted_cycles
 from spikeforge.hdl.network import NetworkTop, check_buildable, default_lanes, stream_value_bits
 from spikeforge.hdl.residual_engine import ResidualEngine, shortcut_depth
 from spikeforge.hdl.verilog import describe
-from spikeforge.netspec import NeuronSpec, layer_shapes
+from spikeforge.netspec import layer_shapes
 
-from conv_harness import (conv_layer, conv_residual_net, image_spec, images_for,
-                          linear_residual_net, residual_layer, resnet_spec, stateless)
-from hdl_harness import simulate_network
+from conv_harness import (conv_layer, conv_residual_net, images_for, linear_residual_net,
+                          residual_layer, resnet_spec)
+from hdl_harness import send_values, simulate_network
 
 
 # ---- the engine alone --------------------------------------------------------------------------
@@ -263,12 +263,7 @@ def stream_network(spec, lanes, images, max_cycles=400_000):
     counts: list[int] = []
 
     async def feed(ctx):
-        for image in images:
-            for value in image:
-                ctx.set(dut.input.payload, int(value))
-                ctx.set(dut.input.valid, 1)
-                await ctx.tick().until(dut.input.ready)
-        ctx.set(dut.input.valid, 0)
+        await send_values(ctx, dut.input, (value for image in images for value in image))
 
     async def collect(ctx):
         ctx.set(dut.output.ready, 1)
