@@ -1,16 +1,25 @@
-"""Division by a constant without a divider: ``n // d`` and ``n % d`` for bounded ``n``.
+"""Arithmetic without general dividers or multipliers: constant division, shift-add products.
+
+Division by a constant: ``n // d`` and ``n % d`` for bounded ``n``.
 
 The conv and pool engines split a flat NCHW event index into channel, row and column, and an
 output row into quotient and remainder by the stride. A general divider would cost far more logic
 than these small constants need: a power of two is a bit slice, any other ``d`` a multiplication by
 a rounded reciprocal ``M = ceil(2**s / d)`` and a shift, ``(n · M) >> s``. The shift ``s`` is chosen
 at elaboration time and checked exhaustively over ``0..max_value``, so the quotient is exact.
+
+Products by a graded spike: ``W · s`` with ``s`` a few bits wide (an MT-LIF level, a pooled count)
+is the sum of ``W << b`` over the set bits ``b`` of ``s`` (:func:`shift_add`), a couple of adders,
+where a multiplier would take a DSP block or a generic multiplier's logic.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from amaranth.hdl import Signal, unsigned
+from amaranth.hdl import Mux, Signal, unsigned
+
+#: Widest spike value :func:`shift_add` multiplies by (K <= 7): wider values use a multiplier.
+SHIFT_ADD_MAX_BITS = 3
 
 
 def reciprocal(divisor: int, max_value: int) -> tuple[int, int]:
@@ -52,3 +61,20 @@ def divmod_const(m, value, divisor: int, max_value: int, name: str):
     m.d.comb += [product.eq(value * factor), quotient.eq(product >> shift),
                  remainder.eq(value - quotient * divisor)]
     return quotient, remainder
+
+
+def shift_add(operand, value):
+    """``operand · value`` as a sum of shifted copies of ``operand``, one per bit of ``value``.
+
+    Parameters
+    ----------
+    operand : Value or int
+        Signed or unsigned multiplicand (a weight, or a binary layer's scale).
+    value : Value
+        Unsigned multiplier, a few bits wide.
+    """
+    terms = [Mux(value[bit], operand << bit, 0) for bit in range(len(value))]
+    total = terms[0]
+    for term in terms[1:]:
+        total = total + term
+    return total

@@ -46,6 +46,7 @@ from amaranth.lib.wiring import In, Out
 from spikeforge.bounds import LayerBounds, signed_bits
 from spikeforge.netspec import LayerSpec
 
+from .arith import SHIFT_ADD_MAX_BITS, shift_add
 from .cost import groups
 from .events import event_stream
 from .geometry import Window
@@ -488,8 +489,18 @@ class LayerEngine(wiring.Component):
 
     # ---- neuron arithmetic -----------------------------------------------------------------
     def _times_value(self, operand, value):
-        """``operand · value``; a 1-bit value (a spike) selects instead of multiplying."""
-        return Mux(value[0], operand, 0) if self.value_bits == 1 else operand * value
+        """``operand · value``: a select for spikes, shift-add for graded values, else a multiply.
+
+        A 1-bit value (a spike) selects. Graded spikes (MT-LIF levels, pooled counts: at most
+        :data:`~spikeforge.hdl.arith.SHIFT_ADD_MAX_BITS` bits) use :func:`~spikeforge.hdl.arith.shift_add`,
+        a few adders in logic; wider values (a direct-coded first layer's pixels) multiply, which
+        Yosys maps to the device's DSPs where it has them.
+        """
+        if self.value_bits == 1:
+            return Mux(value[0], operand, 0)
+        if self.value_bits <= SHIFT_ADD_MAX_BITS:
+            return shift_add(operand, value)
+        return operand * value
 
     def _fire(self, v, fire_phase):
         """Spike value for membrane ``v``: 0/1, or 0..K for MT-LIF (``v >= kθ`` for k = 1..K)."""

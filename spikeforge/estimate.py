@@ -574,7 +574,9 @@ def _layer_row(layer: LayerSpec, bounds: LayerBounds, lanes: int, value_bits: in
         terms["select_bits"] = lanes * wbits
     else:
         product_bits = wbits + value_bits
-        dsp = _dsp_mul(wbits, value_bits, family)
+        # Graded spikes multiply by shift-add in logic (hdl.arith); wider values may use DSPs.
+        from spikeforge.hdl.arith import SHIFT_ADD_MAX_BITS
+        dsp = 0 if value_bits <= SHIFT_ADD_MAX_BITS else _dsp_mul(wbits, value_bits, family)
         row.dsps += lanes * dsp
         if not dsp:
             terms["mul_bits"] = lanes * wbits * value_bits
