@@ -9,11 +9,17 @@ One image costs, in cycles::
 with ``G_l = ceil(N_l / P_l)`` lane groups of layer ``l`` and ``events_l,t`` the active inputs of
 layer ``l`` at step ``t`` (nonzero pixels for the first layer, the previous layer's spikes after
 it). The sum is serial: the layers really work on different steps at once, so a measured latency
-lies between this sum and the cost of the slowest layer alone. A group that fires ``k > 1``
-neurons holds the update ``k − 1`` extra cycles while its spikes leave one per cycle; the model
-ignores that (it is small next to the accumulate unless nearly every neuron fires). Every neuron
-kind costs the same: leaks, bistable phases and the adaptive tables' ROM (read while the step's
-events arrive) add logic to the update, not cycles.
+lies between this sum and the cost of the slowest layer alone. Every neuron kind costs the same:
+leaks, bistable phases and the adaptive tables' ROM (read while the step's events arrive) add
+logic to the update, not cycles.
+
+The emitter term: the update hands each word's spikes to an emitter that sends one event per
+cycle, so a word (``P`` lanes) that fires ``k > 1`` neurons holds the update ``k − 1`` extra
+cycles, and the last word's first spike one more (the end-of-step marker follows it, with no
+next word's update to overlap). It depends on *which* neurons fire, not only how many, so it is a
+separate term, :func:`emitter_cycles`, computed from a step's spikes (the golden executor's
+record); given only mean spike counts (:func:`predicted_cycles` without ``emitter_per_step``) it
+is left out, which is small next to the accumulate unless many neurons of one word fire together.
 
 Other layer kinds replace ``events · G + G`` by ``events · per_event + walk`` (:func:`layer_cost`):
 
@@ -86,6 +92,45 @@ def layer_cost(layer, in_shape, lanes: int) -> tuple[int, int, int]:
     return g, g, STEP_OVERHEAD
 
 
+def emitter_cycles(layer, in_shape, lanes: int, spikes) -> int:
+    """Extra update cycles of one step: ``Σ_words max(0, k − 1)`` for a word firing ``k`` neurons,
+    plus one if the last word updated fires at all (no next word's update hides its first spike).
+
+    Parameters
+    ----------
+    layer : LayerSpec
+        A layer with neurons (stateless layers send at most one event per word: 0).
+    in_shape : tuple of int
+        The layer's input shape.
+    lanes : int
+        Lanes ``P`` of the layer.
+    spikes : array_like
+        The layer's output spikes of one step, flat (NCHW for image layers), nonzero = fired.
+
+    Notes
+    -----
+    A word holds ``P`` lanes: neurons ``g·P .. g·P + P − 1`` of a linear or residual layer; of a
+    conv2d layer, output channels ``g·P .. g·P + P − 1`` at one output position.
+    """
+    if layer.stateless:
+        return 0
+    fired = np.asarray(spikes).reshape(-1) != 0
+    if layer.kind == "conv2d":
+        channels = layer.n_out  # a conv2d layer's output channels
+        positions = fired.size // channels
+        per_word = fired.reshape(channels, positions)  # (channel, position)
+        padded = groups(channels, lanes) * lanes
+        per_word = np.pad(per_word, ((0, padded - channels), (0, 0)))
+        # (group, position); the update walks groups fastest, so the last word is [-1, -1].
+        counts = per_word.reshape(-1, lanes, positions).sum(axis=1)
+        last = counts[-1, -1]
+    else:
+        padded = groups(fired.size, lanes) * lanes
+        counts = np.pad(fired, (0, padded - fired.size)).reshape(-1, lanes).sum(axis=1)
+        last = counts[-1]
+    return int(np.maximum(counts - 1, 0).sum()) + int(last > 0)
+
+
 def _outputs(layer, out_shape) -> int:
     return int(np.prod(out_shape))
 
@@ -100,7 +145,8 @@ def _groups_of(layer, in_shape, lanes: int) -> int:
 
 
 def predicted_cycles(spec: NetSpec, lanes: Sequence[int], active_inputs: int,
-                     spikes_per_step: Sequence[float]) -> dict:
+                     spikes_per_step: Sequence[float],
+                     emitter_per_step: Sequence[float] | None = None) -> dict:
     """Predicted latency of one image, from its activity.
 
     Parameters
@@ -113,6 +159,8 @@ def predicted_cycles(spec: NetSpec, lanes: Sequence[int], active_inputs: int,
         Input events per step of the first layer (nonzero pixels, for direct encoding).
     spikes_per_step : sequence of float
         Mean spikes per step of each layer (the events of the next layer); the last entry is unused.
+    emitter_per_step : sequence of float, optional
+        Mean :func:`emitter_cycles` per step of each layer; without it the emitter term is left out.
 
     Returns
     -------
@@ -127,6 +175,8 @@ def predicted_cycles(spec: NetSpec, lanes: Sequence[int], active_inputs: int,
         if layer.kind == "residual":  # the shortcut's events too (a mean: the delay shifts them)
             events += float(spikes_per_step[index_of[layer.source]])
         per_step = events * per_event + walk + overhead
+        if emitter_per_step is not None:
+            per_step += float(emitter_per_step[index])
         per_layer.append({"layer": layer.name, "lanes": p,
                           "groups": _groups_of(layer, in_shape, p),
                           "events_per_step": events, "cycles_per_step": per_step})

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from spikeforge.bounds import analyse
 from spikeforge.golden.neurons import IFParams, adaptive_step, if_step
-from spikeforge.hdl.cost import STEP_OVERHEAD, groups
+from spikeforge.hdl.cost import STEP_OVERHEAD, emitter_cycles, groups
 from spikeforge.hdl.layer_engine import LayerEngine
 from spikeforge.netspec import InputSpec, LayerSpec, NetSpec, NeuronSpec
 
@@ -203,6 +203,22 @@ def test_step_costs_events_times_groups_plus_groups():
     model = spec.timesteps * (10 * groups(32, 8) + groups(32, 8) + STEP_OVERHEAD)
     assert model <= cycles <= model + 1, (cycles, model)
 
+
+
+@pytest.mark.parametrize("lanes", [4, 8, 32])
+def test_step_costs_plus_one_cycle_per_extra_spike_of_a_word(lanes):
+    # A low threshold: many neurons of one word fire together, and the emitter sends one per cycle.
+    spec = one_layer(seed=5, n_in=16, n_out=32, weight_bits=1, threshold=3, state_bits=14,
+                     timesteps=3)
+    image = np.zeros(16, dtype=np.int64)
+    image[:6] = 2
+    steps, cycles = engine_steps(spec, lanes, [image])
+    g = groups(32, lanes)
+    emitter = [emitter_cycles(spec.layers[0], (16,), lanes, np.isin(np.arange(32), fired))
+               for fired in steps]
+    assert steps == golden_steps(spec, [image]) and sum(emitter) > 0
+    model = sum(6 * g + g + STEP_OVERHEAD + extra for extra in emitter)
+    assert model <= cycles <= model + 1, (cycles, model)
 
 # ---- adaptive (ASNN) neurons: per-step λ_t, γ_t from the engine's ROM ---------------------------
 

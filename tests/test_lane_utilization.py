@@ -33,8 +33,9 @@ def test_linear_lanes_that_do_not_divide_show_their_idle_lanes(bench):
     assert first["utilization_accumulate"] == pytest.approx(0.8)
     assert figures[1]["utilization_accumulate"] == pytest.approx(1.0)  # 4 of 4 lanes
     for layer in figures:
-        # The model ignores only the emitter's extra cycles when a group fires several neurons.
-        assert 1.0 <= layer["ratio_measured_over_model"] <= 1.25
+        # With the emitter term the model is close; without it, fc1 (many spikes per word) is off.
+        assert 1.0 <= layer["ratio_measured_over_model"] <= 1.1
+    assert figures[0]["ratio_measured_over_model_without_emitter"] > 1.15
 
 
 def test_conv_layer_is_measured_against_its_cost(bench):
@@ -55,3 +56,25 @@ def test_conv_layer_is_measured_against_its_cost(bench):
     assert conv["synaptic_ops"] == int(result.accumulates[0])
     # The model is a bound per event (taps at the border may cost less): at most 1.25x over it.
     assert 0 < conv["ratio_measured_over_model"] <= 1.25
+
+
+def test_emitter_cycles_count_extra_spikes_per_word_and_the_last_word():
+    from types import SimpleNamespace
+
+    from spikeforge.hdl.cost import emitter_cycles
+
+    linear = SimpleNamespace(kind="linear", stateless=False, n_out=7)
+    # Words of 3 lanes: {0,1,2} fires 3 (2 extra), {6} is the last word and fires (1 more).
+    assert emitter_cycles(linear, (4,), 3, np.isin(np.arange(7), [0, 1, 2, 6])) == 3
+    assert emitter_cycles(linear, (4,), 3, np.isin(np.arange(7), [0, 1, 2, 4])) == 2
+    conv = SimpleNamespace(kind="conv2d", stateless=False, n_out=5)
+    spikes = np.zeros((5, 3), dtype=int)  # (channel, position), flattened as NCHW
+    spikes[[0, 1], 0] = 1  # one word: channels 0-1 at position 0 -> 1 extra
+    spikes[2, 1] = spikes[0, 2] = 1  # alone in their words
+    assert emitter_cycles(conv, (1, 3, 3), 2, spikes.reshape(-1)) == 1
+    spikes[4, 2] = 1  # channel 4 at the last position: the last word the update walks
+    assert emitter_cycles(conv, (1, 3, 3), 2, spikes.reshape(-1)) == 2
+    spikes[3, 2] = 1  # not the last word (channels 2-3), alone in it
+    assert emitter_cycles(conv, (1, 3, 3), 2, spikes.reshape(-1)) == 2
+    assert emitter_cycles(SimpleNamespace(kind="orpool", stateless=True), (5, 2, 2), 1,
+                          np.ones(5)) == 0
