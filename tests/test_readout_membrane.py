@@ -11,6 +11,7 @@ from spikeforge.bounds import analyse, readout_bits, readout_signed
 from spikeforge.errors import NetSpecError
 from spikeforge.golden import run
 from spikeforge.netspec import InputSpec, LayerSpec, NetSpec, NeuronSpec
+from spikeforge.hdl.network import SUPPORTED_NEURONS  # every kind the hardware builds
 from spikeforge.synthetic import network_strategy, random_netspec
 
 
@@ -94,7 +95,7 @@ def test_adaptive_and_mtlif_last_layers_never_fire():
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
-@given(network_strategy())
+@given(network_strategy(SUPPORTED_NEURONS))
 def test_only_the_last_layer_changes(network):
     """Earlier layers spike as with counts; the readout is the last layer's recorded V at T - 1,
     which a plain-Python loop over that layer's input spikes reproduces for IF layers."""
