@@ -230,3 +230,25 @@ def readout_bits(spec: NetSpec) -> int:
 def readout_signed(spec: NetSpec) -> bool:
     """Whether readout values are signed (membranes) or unsigned (spike counts)."""
     return spec.readout == "membrane"
+
+
+def with_membrane_readout(spec: NetSpec) -> NetSpec:
+    """The same network read out by its last layer's membranes (``readout = "membrane"``).
+
+    The last layer keeps its weights, bias and neuron parameters but no longer fires, so its
+    ``V`` can grow over the ``T`` steps: its ``state_bits`` are widened (never narrowed, at most
+    :data:`~spikeforge.netspec.MAX_STATE_BITS`) to hold the non-spiking range the bounds give, so
+    that it saturates only where even 32 bits cannot hold it (:func:`analyse` then says so).
+    """
+    from dataclasses import replace
+
+    from .netspec import MAX_STATE_BITS
+
+    wide = replace(spec.layers[-1], neuron=replace(spec.layers[-1].neuron,
+                                                   state_bits=MAX_STATE_BITS))
+    trial = replace(spec, layers=spec.layers[:-1] + (wide,), readout="membrane")
+    bound = analyse(trial)[-1]
+    bits = min(MAX_STATE_BITS, max(spec.layers[-1].neuron.state_bits,
+                                   signed_bits(bound.membrane_low, bound.membrane_high)))
+    last = replace(spec.layers[-1], neuron=replace(spec.layers[-1].neuron, state_bits=bits))
+    return replace(spec, layers=spec.layers[:-1] + (last,), readout="membrane").validate()

@@ -118,3 +118,16 @@ def test_only_the_last_layer_changes(network):
             if bound.saturates:
                 v = np.clip(v, bound.state_low, bound.state_high)
         assert np.array_equal(v, result.counts)
+
+
+def test_with_membrane_readout_widens_the_last_layer_to_its_range():
+    from spikeforge.bounds import with_membrane_readout
+
+    # +6 per step over 4 steps reaches 24: 5 bits saturate, the export takes 6 and keeps the rest.
+    spec = one_layer([[3, 2], [1, -2]], [1, 0], NeuronSpec("if", threshold=5, state_bits=5),
+                     readout="spike_count")
+    wide = with_membrane_readout(spec)
+    assert wide.readout == "membrane" and wide.layers[-1].neuron.state_bits == 6
+    assert not analyse(wide)[-1].saturates
+    assert run(wide, np.array([[1, 1]])).counts.tolist() == [[24, -4]]
+    assert wide.layers[-1].neuron.threshold == 5 and spec.layers[-1].neuron.state_bits == 5
