@@ -6,10 +6,13 @@ Protocol (8N1, ``baud`` default 115200, host first)
 1. The host sends one image: ``spec.input.size`` bytes, one byte per input value, index 0
    first. Only the low ``spec.input.bits`` bits of each byte are used (values must be below
    ``2 ** spec.input.bits``; the hardware does not check ``spec.input.max_value``).
-2. The board answers with ``spec.n_out`` bytes, the spike count of each output neuron, neuron 0
-   first (a count is at most ``spec.timesteps`` <= 255, so it fits a byte), then 4 bytes: the
-   latency of that image in clock cycles (the network's ``cycles``), little-endian.
-3. The host waits for the whole answer (``n_out + 4`` bytes) before it sends the next image.
+2. The board answers with ``spec.n_out`` readout values, neuron 0 first, then 4 bytes: the
+   latency of that image in clock cycles (the network's ``cycles``), little-endian. A spike count
+   is one byte (it is at most ``spec.timesteps`` <= 255). A membrane (``readout = "membrane"``) is
+   ``ceil(state_bits / 8)`` bytes (:func:`value_bytes`), little-endian two's complement, sign-
+   extended from the last layer's ``state_bits`` by the board.
+3. The host waits for the whole answer (:func:`answer_length` bytes: ``n_out`` values and the
+   latency word) before it sends the next image.
 
 There is no framing byte and no checksum: the host resynchronizes by resetting the board (or
 by sending nothing for a while and counting bytes again). Bytes that the network does not take
@@ -20,7 +23,8 @@ The network is any :class:`amaranth.lib.wiring.Component` with this signature (t
 ``spikeforge.hdl.network.NetworkTop``):
 
 - ``input``: ``In(stream.Signature(unsigned(spec.input.bits)))``, the image's values;
-- ``output``: ``Out(stream.Signature(unsigned(count_bits(spec))))``, the counts;
+- ``output``: ``Out(stream.Signature(unsigned(count_bits(spec))))``, the counts, or for the
+  membrane readout ``Out(stream.Signature(signed(state_bits)))``, the membranes;
 - ``done``: ``Out(1)``, a one-cycle pulse with or after the last count of an image;
 - ``cycles``: ``Out(n)``, ``n <= 32``, the latency of the latest image, valid from the cycle
   after ``done`` until the next image starts.
@@ -32,11 +36,11 @@ byte of its answer has been sent; LED 1 toggles at every ``done``.
 from __future__ import annotations
 
 from amaranth.build import ResourceError
-from amaranth.hdl import Elaboratable, Module, Mux, Signal
+from amaranth.hdl import Const, Elaboratable, Module, Mux, Signal
 from amaranth.lib import io, wiring
 from amaranth.lib.wiring import In, Out
 
-from ..bounds import count_bits
+from ..bounds import count_bits, readout_bits
 from ..errors import BuildError
 from ..netspec import NetSpec
 from .uart import UARTReceiver, UARTTransmitter, divisor_for
@@ -60,6 +64,12 @@ def _member(network, name: str, flow, where: str):
     return getattr(network, name)
 
 
+def value_bytes(spec: NetSpec) -> int:
+    """Bytes per readout value in the answer: 1 for a spike count, ``ceil(state_bits / 8)`` of
+    the last layer for a membrane."""
+    return 1 if spec.readout != "membrane" else -(-readout_bits(spec) // 8)
+
+
 def check_network(network, spec: NetSpec) -> None:
     """Check that ``network`` has the stream signature the bridge drives, for ``spec``.
 
@@ -74,7 +84,7 @@ def check_network(network, spec: NetSpec) -> None:
         raise BuildError("input values do not fit one UART byte", "netspec:input.bits",
                          "at most 8 bits (one byte per input value)", f"{spec.input.bits} bits",
                          hint="quantize the input to 8 bits or fewer")
-    if count_bits(spec) > 8:
+    if spec.readout != "membrane" and count_bits(spec) > 8:
         raise BuildError("spike counts do not fit one UART byte", "netspec:timesteps",
                          "at most 255 time steps", str(spec.timesteps))
     if not isinstance(network, wiring.Component):
@@ -92,7 +102,13 @@ def check_network(network, spec: NetSpec) -> None:
         raise BuildError("network input width differs from the NetSpec", f"{where}.input.payload",
                          f"{spec.input.bits} bits (netspec:input.bits)",
                          f"{inp.payload.shape().width} bits")
-    if out.payload.shape().width > 8:
+    if spec.readout == "membrane":
+        if out.payload.shape().width != readout_bits(spec):
+            raise BuildError("network output width differs from the NetSpec",
+                             f"{where}.output.payload",
+                             f"{readout_bits(spec)} bits (the last layer's state_bits: membrane "
+                             "readout)", f"{out.payload.shape().width} bits")
+    elif out.payload.shape().width > 8:
         raise BuildError("network counts do not fit one UART byte", f"{where}.output.payload",
                          "at most 8 bits", f"{out.payload.shape().width} bits")
     if len(done) != 1:
@@ -162,10 +178,12 @@ class UARTBridge(wiring.Component):
                      net.input.valid.eq(rx.stream.valid),
                      rx.stream.ready.eq(net.input.ready)]
 
-        # Output: the n_out counts, then the latency word. Counting the counts (rather than
+        # Output: the n_out values, then the latency word. Counting the values (rather than
         # trusting when done comes) keeps the order right whether done comes with the last
-        # count or later.
+        # value or later. A value of several bytes (a membrane) is taken into ``word``,
+        # sign-extended, and sent from there, low byte first.
         sent_counts = Signal(range(n_out + 1))
+        nbytes = value_bytes(self.spec)
         done_seen = Signal()
         latency = Signal(8 * CYCLES_BYTES)
         byte_index = Signal(range(CYCLES_BYTES))
@@ -175,16 +193,36 @@ class UARTBridge(wiring.Component):
         # The transmitter's inputs are plain expressions, not assignments inside branches: those
         # become Verilog always @* blocks that Icarus may leave at X at time 0 (a duplicated byte).
         counts_open = sent_counts != n_out
-        m.d.comb += [
-            tx.stream.payload.eq(Mux(sending_latency, latency.word_select(byte_index, 8),
-                                     net.output.payload)),
-            tx.stream.valid.eq(Mux(sending_latency, 1, net.output.valid & counts_open)),
-            net.output.ready.eq(~sending_latency & tx.stream.ready & counts_open),
-        ]
+        if nbytes == 1:
+            m.d.comb += [
+                tx.stream.payload.eq(Mux(sending_latency, latency.word_select(byte_index, 8),
+                                         net.output.payload)),
+                tx.stream.valid.eq(Mux(sending_latency, 1, net.output.valid & counts_open)),
+                net.output.ready.eq(~sending_latency & tx.stream.ready & counts_open),
+            ]
+            value_pending = Const(0, 1)
+        else:
+            word = Signal(8 * nbytes)
+            word_byte = Signal(range(nbytes))
+            holding = Signal()  # word holds a value whose bytes are not all sent
+            value_pending = holding
+            m.d.comb += [
+                tx.stream.payload.eq(Mux(sending_latency, latency.word_select(byte_index, 8),
+                                         word.word_select(word_byte, 8))),
+                tx.stream.valid.eq(Mux(sending_latency, 1, holding)),
+                net.output.ready.eq(~sending_latency & ~holding & counts_open),
+            ]
+            with m.If(net.output.valid & net.output.ready):
+                m.d.sync += [word.eq(net.output.payload.as_signed()), word_byte.eq(0),
+                             holding.eq(1)]
+            with m.If(holding & tx.stream.ready):
+                m.d.sync += word_byte.eq(word_byte + 1)
+                with m.If(word_byte == nbytes - 1):
+                    m.d.sync += holding.eq(0)
         with m.If(~sending_latency):
             with m.If(net.output.valid & net.output.ready):
                 m.d.sync += sent_counts.eq(sent_counts + 1)
-            with m.If(done_seen & ~counts_open):
+            with m.If(done_seen & ~counts_open & ~value_pending):
                 # At least one cycle after done: the network's cycles is up to date.
                 m.d.sync += [latency.eq(net.cycles), byte_index.eq(0), sent_counts.eq(0),
                              done_seen.eq(0), sending_latency.eq(1)]
@@ -290,12 +328,12 @@ def image_bytes(spec: NetSpec, values) -> bytes:
 
 
 def answer_length(spec: NetSpec) -> int:
-    """Bytes of the board's answer to one image: the counts, then the latency word."""
-    return spec.n_out + CYCLES_BYTES
+    """Bytes of the board's answer to one image: the readout values, then the latency word."""
+    return spec.n_out * value_bytes(spec) + CYCLES_BYTES
 
 
 def parse_answer(spec: NetSpec, data: bytes) -> tuple[list[int], int]:
-    """Split the board's answer into ``(counts, cycles)``.
+    """Split the board's answer into ``(values, cycles)``: spike counts, or signed membranes.
 
     Raises
     ------
@@ -305,6 +343,17 @@ def parse_answer(spec: NetSpec, data: bytes) -> tuple[list[int], int]:
     data = bytes(data)
     if len(data) != answer_length(spec):
         raise BuildError("board answer has the wrong length", "host answer",
-                         f"{answer_length(spec)} bytes ({spec.n_out} counts + {CYCLES_BYTES})",
-                         f"{len(data)} bytes")
-    return list(data[:spec.n_out]), int.from_bytes(data[spec.n_out:], "little")
+                         f"{answer_length(spec)} bytes ({spec.n_out} {values_label(spec)} + "
+                         f"{CYCLES_BYTES})", f"{len(data)} bytes")
+    size = value_bytes(spec)
+    signed = spec.readout == "membrane"
+    values = [int.from_bytes(data[i * size:(i + 1) * size], "little", signed=signed)
+              for i in range(spec.n_out)]
+    return values, int.from_bytes(data[spec.n_out * size:], "little")
+
+
+def values_label(spec: NetSpec) -> str:
+    """What the answer's values are, for messages."""
+    if spec.readout == "membrane":
+        return f"membranes of {value_bytes(spec)} bytes"
+    return "counts"

@@ -15,7 +15,7 @@ import numpy as np
 
 from ..errors import MismatchError, ToolchainError
 from ..netspec import NetSpec
-from .board_top import DEFAULT_BAUD, answer_length, image_bytes, parse_answer
+from .board_top import DEFAULT_BAUD, answer_length, image_bytes, parse_answer, values_label
 
 
 class Transport(Protocol):
@@ -94,7 +94,8 @@ class BoardClient:
         self.transport = transport
 
     def infer(self, image) -> tuple[list[int], int]:
-        """Send one image; return its spike counts and latency in cycles.
+        """Send one image; return its readout values (spike counts or signed membranes) and its
+        latency in cycles.
 
         Raises
         ------
@@ -106,7 +107,8 @@ class BoardClient:
         answer = self.transport.read(expected)
         if len(answer) != expected:
             raise ToolchainError("board did not answer in time", "serial link",
-                                 f"{expected} bytes ({self.spec.n_out} counts + 4 latency bytes)",
+                                 f"{expected} bytes ({self.spec.n_out} "
+                                 f"{values_label(self.spec)} + 4 latency bytes)",
                                  f"{len(answer)} bytes",
                                  hint="check the port, the baud rate and that the bitstream matches "
                                       "the NetSpec")
@@ -115,8 +117,8 @@ class BoardClient:
     def run(self, images, image_ids=None, check: bool = True) -> BoardRun:
         """Run ``images`` one after the other; with ``check``, compare with the golden model.
 
-        Every differing count becomes one line naming the image, the last layer, the neuron and
-        both values.
+        Every differing value (spike count, or membrane after the last step) becomes one line
+        naming the image, the last layer, the neuron and both values.
         """
         images = np.asarray(images, dtype=np.int64)
         ids = list(range(len(images))) if image_ids is None else [int(i) for i in image_ids]
@@ -133,9 +135,11 @@ class BoardClient:
             for row, (want, got) in enumerate(zip(expected.tolist(), result.counts)):
                 for neuron, (a, b) in enumerate(zip(want, got)):
                     if a != b:
-                        result.mismatches.append(
-                            f"image {ids[row]}: layer {layer}, neuron {neuron}, spike count over "
-                            f"time steps 0..{self.spec.timesteps - 1}: golden {a}, board {b}")
+                        what = (f"membrane after step {self.spec.timesteps - 1}"
+                                if self.spec.readout == "membrane" else
+                                f"spike count over time steps 0..{self.spec.timesteps - 1}")
+                        result.mismatches.append(f"image {ids[row]}: layer {layer}, neuron "
+                                                 f"{neuron}, {what}: golden {a}, board {b}")
         return result
 
     def run_checked(self, images, image_ids=None) -> BoardRun:

@@ -15,12 +15,12 @@ import torch
 from spikeforge.bounds import analyse
 from spikeforge.netspec import NetSpec, layer_shapes
 
-from spikeforge.schedule import FIRE, IDLE, bistable_mode
+from spikeforge.schedule import FIRE, IDLE, INTEGRATE, bistable_mode
 
 from .encoders import encode
 from .operators import make_operator
-from .neurons import (IFParams, LeakParams, adaptive_step, bistable_fire, bistable_integrate,
-                      if_step, lif_step, mtlif_step)
+from .neurons import (IFParams, LeakParams, _clamp, adaptive_step, bistable_fire,
+                      bistable_integrate, if_step, leak, lif_step, mtlif_step)
 
 
 
@@ -31,9 +31,11 @@ class GoldenResult:
     Attributes
     ----------
     counts : numpy.ndarray
-        Spike counts of the last layer, shape ``(batch, n_out)``, int64: the readout.
+        The readout values, shape ``(batch, n_out)``, int64: the last layer's spike counts for the
+        ``"spike_count"`` readout, its (signed) membranes after step ``T - 1`` for ``"membrane"``
+        (also reachable as :attr:`values`; :attr:`readout` says which).
     predictions : numpy.ndarray
-        Class per image: the index of the largest count, the lowest index on ties.
+        Class per image: the index of the largest readout value, the lowest index on ties.
     layer_spikes : numpy.ndarray
         Total spike values per layer and time step over the batch, shape ``(layers, T)`` (graded
         MT-LIF spikes count with their value).
@@ -58,6 +60,12 @@ class GoldenResult:
     layer_names: list = field(default_factory=list)
 
     layer_sizes: list = field(default_factory=list)
+    readout: str = "spike_count"
+
+    @property
+    def values(self) -> np.ndarray:
+        """The readout values (the same array as :attr:`counts`)."""
+        return self.counts
 
     @property
     def synaptic_ops_per_image(self) -> float:
@@ -71,21 +79,24 @@ class GoldenResult:
 
 
 def predict(counts: np.ndarray) -> np.ndarray:
-    """Class per image from spike counts: argmax, lowest index on ties."""
+    """Class per image from readout values (counts or membranes): argmax, lowest index on ties."""
     return np.argmax(counts, axis=1)
 
 
-def _step_function(layer, bounds, layer_index: int):
+def _step_function(layer, bounds, layer_index: int, fires: bool = True):
     """The layer's integer neuron step as ``f(t, current, membrane) -> (spikes, membrane, integrated)``.
 
     ``integrated`` is False in a bistable fire or idle phase, where the layer takes no input (and so
-    does no synaptic operation).
+    does no synaptic operation). With ``fires`` False (a membrane readout's last layer) the neurons
+    integrate as their kind says but never fire nor reset (:func:`_silent_step_function`).
     """
     neuron = layer.neuron
     # Without possible saturation the clamp is the identity: skip it.
     low, high = (bounds.state_low, bounds.state_high) if bounds.saturates else (None, None)
     params = IFParams(neuron.threshold, neuron.reset, low, high)
     leak_params = LeakParams(neuron.leak, neuron.leak_shift, neuron.leak_factor, neuron.frac_bits)
+    if not fires:
+        return _silent_step_function(layer, params, leak_params, layer_index)
     if neuron.kind == "if":
         return lambda t, i, v: (*if_step(i, v, params), True)
     if neuron.kind == "lif":
@@ -105,6 +116,25 @@ def _step_function(layer, bounds, layer_index: int):
             return (*bistable_integrate(i, v, params), True)
         return bistable
     raise ValueError(f"layer {layer.name}: unknown neuron kind {neuron.kind!r}")
+
+
+def _silent_step_function(layer, params: IFParams, leak_params: LeakParams, layer_index: int):
+    """A non-spiking layer's step: ``V ← clamp(leak(V) + I)`` (adaptive: ``clamp((λ_t·V) >> F +
+    (γ_t·I) >> F)``; bistable: integrate phases only, fire and idle phases keep ``V``); no spikes."""
+    neuron = layer.neuron
+
+    def silent(t, i, v):
+        none = torch.zeros_like(v)
+        if neuron.kind == "adaptive":
+            frac = neuron.frac_bits
+            return none, _clamp(((neuron.decay_table[t] * v) >> frac)
+                                + ((neuron.gain_table[t] * i) >> frac), params), True
+        if neuron.kind == "bistable" and bistable_mode(layer_index, t, neuron.phase) != INTEGRATE:
+            return none, v, False
+        if neuron.kind in ("lif", "mtlif"):
+            v = leak(v, leak_params)
+        return none, _clamp(v + i, params), True
+    return silent
 
 
 def _register_bits(layer, bound) -> int:
@@ -147,7 +177,8 @@ def run(spec: NetSpec, inputs, record: bool = False) -> GoldenResult:
     operators = [make_operator(layer, bound, state_dtype) for layer, bound in zip(layers, bounds)]
     # Bistable schedules count layers with neurons only: pools between them take no phase.
     stage = np.cumsum([0] + [0 if layer.stateless else 1 for layer in layers])[:-1]
-    step_functions = [None if layer.stateless else _step_function(layer, bound, int(stage[index]))
+    step_functions = [None if layer.stateless else _step_function(layer, bound, int(stage[index]),
+                                                                  spec.fires(index))
                       for index, (layer, bound) in enumerate(zip(layers, bounds))]
     sizes = [int(np.prod(out_shape)) for _, out_shape in shapes]
     membranes = [torch.zeros(batch, *out_shape, dtype=state_dtype) for _, out_shape in shapes]
@@ -199,10 +230,13 @@ def run(spec: NetSpec, inputs, record: bool = False) -> GoldenResult:
                 history[layer.name] = (history[layer.name] + [spikes])[-(sources[layer.name] + 1):]
             activity = spikes
         counts += activity.reshape(batch, -1)
+    if spec.readout == "membrane":  # the last layer's V after the update of step T - 1
+        counts = membranes[-1].reshape(batch, -1).to(torch.int64)
     counts_np = counts.numpy()
     multibit = np.array([bound.input_max > 1 for bound in bounds])
     return GoldenResult(counts=counts_np, predictions=predict(counts_np), layer_spikes=layer_spikes,
                         accumulates=accumulates,
                         multiply_accumulates=np.where(multibit, accumulates, 0),
                         trains=trains, membranes=mem_rec,
-                        layer_names=[layer.name for layer in layers], layer_sizes=sizes)
+                        layer_names=[layer.name for layer in layers], layer_sizes=sizes,
+                        readout=spec.readout)

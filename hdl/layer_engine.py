@@ -139,6 +139,10 @@ class LayerEngine(wiring.Component):
         Width of the input events' value (1 for spikes).
     timesteps : int
         T; the membranes are cleared after the last step of every image.
+    fires : bool
+        False for the non-spiking last layer of a membrane readout: no neuron ever fires or
+        resets (the spike level is forced to 0), so it emits only end-of-step events and its
+        ``membranes`` view shows the integrated (leaked, clamped) ``V``.
 
     Attributes
     ----------
@@ -148,7 +152,8 @@ class LayerEngine(wiring.Component):
     """
 
     def __init__(self, layer: LayerSpec, bounds: LayerBounds, lanes: int, value_bits: int,
-                 timesteps: int, stage: int = 0):
+                 timesteps: int, stage: int = 0, *, fires: bool = True):
+        self.fires = fires
         self.layer = layer
         self.bounds = bounds
         self.lanes = lanes
@@ -416,6 +421,8 @@ class LayerEngine(wiring.Component):
             else:
                 m.d.comb += level.eq(Mux(neuron_exists,
                                          self._fire(clamped, fire_phase & ~waiting), 0))
+            if not self.fires:  # a membrane readout's last layer: never fires nor resets
+                level = Const(0, self.spike_bits)
             fired = level != 0
             if single and neuron.reset == "subtract":
                 m.d.comb += membrane.eq(Mux(level[0], above, clamped))

@@ -7,11 +7,11 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from amaranth.hdl import Module, Mux, Signal, unsigned
+from amaranth.hdl import Module, Mux, Signal, signed, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from spikeforge.bounds import analyse, count_bits, unsigned_bits
+from spikeforge.bounds import analyse, count_bits, readout_bits, unsigned_bits
 from spikeforge.errors import SpikeforgeError
 from spikeforge.netspec import NetSpec, layer_shapes
 
@@ -22,7 +22,7 @@ from .geometry import window
 from .events import EventFork
 from .layer_engine import LayerEngine, memory_shapes, membrane_signature, spike_bits
 from .pool_engine import POOL_KINDS, PoolEngine, pool_memory_shapes
-from .readout import SpikeCountReadout
+from .readout import MembraneReadout, SpikeCountReadout
 from .residual_engine import IdentityLayer, ResidualEngine, residual_memory_shapes
 
 SUPPORTED_LAYERS = ("linear", "conv2d", "sumpool", "avgpool", "orpool", "flatten", "gap",
@@ -102,7 +102,8 @@ def _check_engines(spec: NetSpec, lanes: list[int]) -> None:
     """Limits of the built engines: the readout's flat last layer, and memory depths."""
     last = spec.layers[-1]
     if last.kind != "linear":
-        raise SpikeforgeError("last layer must be linear for the hardware spike-count readout",
+        readout = "membrane" if spec.readout == "membrane" else "spike-count"
+        raise SpikeforgeError(f"last layer must be linear for the hardware {readout} readout",
                               f"layer {last.name}", "kind 'linear' (add flatten and a linear layer)",
                               repr(last.kind))
     for layer, shapes in zip(spec.layers, network_memory_shapes(spec, lanes)):
@@ -182,6 +183,12 @@ def check_buildable(spec: NetSpec, lanes: Sequence[int] | None) -> list[int]:
     return checked
 
 
+def output_shape(spec: NetSpec):
+    """Shape of one value of the top's ``output`` stream: ``unsigned(count_bits)`` for spike
+    counts, ``signed(state_bits)`` of the last layer for membranes."""
+    return signed(readout_bits(spec)) if spec.readout == "membrane" else unsigned(readout_bits(spec))
+
+
 class NetworkTop(wiring.Component):
     """The whole network as one component with stream I/O.
 
@@ -203,10 +210,12 @@ class NetworkTop(wiring.Component):
         encoding an image is its ``T`` frames of event counts, frame 0 first, each ``input.size``
         values index 0 first: ``T·input.size`` values per image (the golden executor's
         ``(T, input.size)`` input in C order; :func:`~spikeforge.hdl.input_buffer.values_per_image`).
-    output : stream of ``unsigned(count_bits(spec))``, out
-        The last layer's ``n_out`` spike counts, neuron 0 first.
+    output : stream of ``unsigned(count_bits(spec))`` or ``signed(state_bits)``, out
+        The readout values, neuron 0 first: the last layer's ``n_out`` spike counts, or with the
+        ``"membrane"`` readout its ``n_out`` membranes after step ``T - 1`` (signed, the last
+        layer's ``state_bits`` wide; :func:`~spikeforge.bounds.readout_bits`).
     done : Signal, out
-        One-cycle pulse when the last count of an image is transferred.
+        One-cycle pulse when the last value of an image is transferred.
     cycles : Signal(32), out
         Cycles from the first accepted input value to the last transferred count of the latest
         image, both included; updated in the cycle after ``done`` and held until the next
@@ -230,7 +239,7 @@ class NetworkTop(wiring.Component):
         self.bounds = analyse(spec)
         members = {
             "input": In(stream.Signature(unsigned(spec.input.bits))),
-            "output": Out(stream.Signature(unsigned(count_bits(spec)))),
+            "output": Out(stream.Signature(output_shape(spec))),
             "done": Out(1),
             "cycles": Out(CYCLE_COUNTER_BITS),
         }
@@ -273,7 +282,8 @@ class NetworkTop(wiring.Component):
             elif layer.kind == "conv2d":
                 engine = ConvEngine(layer, bound, lanes, value_bits, spec.timesteps, stage, in_shape)
             else:
-                engine = LayerEngine(layer, bound, lanes, value_bits, spec.timesteps, stage)
+                engine = LayerEngine(layer, bound, lanes, value_bits, spec.timesteps, stage,
+                                     fires=spec.fires(index))
             m.submodules[f"layer_{layer.name}"] = engine
             wiring.connect(m, upstream, engine.events_in)
             if self.debug and not layer.stateless:
@@ -282,11 +292,22 @@ class NetworkTop(wiring.Component):
             upstream, value_bits = engine.events_out, engine.spike_bits
             upstream = self._tap(m, tapped, shortcuts, layer, upstream, value_bits, out_shape)
             stage += 0 if layer.stateless else 1
-        m.submodules.readout = readout = SpikeCountReadout(spec.n_out, count_bits(spec),
-                                                           spec.timesteps, value_bits)
+        if spec.readout == "membrane":
+            m.submodules.readout = readout = MembraneReadout(
+                spec.n_out, spec.layers[-1].neuron.state_bits, spec.timesteps, self.lanes[-1],
+                value_bits)
+            view = engine.membranes  # the last engine's, which also feeds the debug port
+            m.d.comb += [readout.membranes.valid.eq(view.valid),
+                         readout.membranes.first.eq(view.first),
+                         readout.membranes.values.eq(view.values)]
+            values, last_value = readout.values, readout.last_value
+        else:
+            m.submodules.readout = readout = SpikeCountReadout(spec.n_out, count_bits(spec),
+                                                               spec.timesteps, value_bits)
+            values, last_value = readout.counts, readout.last_count
         wiring.connect(m, upstream, readout.events)
-        wiring.connect(m, readout.counts, wiring.flipped(self.output))
-        m.d.comb += self.done.eq(readout.last_count)
+        wiring.connect(m, values, wiring.flipped(self.output))
+        m.d.comb += self.done.eq(last_value)
 
         # Latency: a start time per image in flight. Images overlap (the next one loads while the
         # previous one drains), so one counter is not enough; two slots are, because a third image
@@ -309,7 +330,7 @@ class NetworkTop(wiring.Component):
             m.d.sync += [position.eq(Mux(position == per_image - 1, 0, position + 1)),
                          at_first.eq(position == per_image - 1)]
         start = accepted & at_first
-        finish = readout.last_count
+        finish = last_value
         with m.If(finish):
             # Both cycles counted: first value accepted and last count sent.
             m.d.sync += self.cycles.eq(now - starts[0] + 1)

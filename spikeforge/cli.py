@@ -26,7 +26,7 @@ def cmd_train(args) -> int:
     out = _out(args)
     report = train_stage(out, method=args.method, seed=args.seed, epochs=args.epochs,
                          timesteps=args.timesteps, hidden=args.hidden, data=args.data,
-                         options=_parse_options(args.option))
+                         options=_parse_options(args.option), readout=args.readout)
     console.print(f"NetSpec written to {out / 'netspec.npz'}; report in {out / 'train_report.json'}")
     _print_mapping("train", {key: value for key, value in report.items()
                              if not isinstance(value, (list, dict))})
@@ -341,6 +341,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--option", action="append", metavar="KEY=VALUE",
                    help="any other field of the method's config, e.g. --option max_drop=1.0 "
                         "(repeatable; values read as JSON)")
+    p.add_argument("--readout", default="spike_count", choices=("spike_count", "membrane"),
+                   help="spike_count: class = most spikes of the last layer; membrane: the exported "
+                        "last layer is non-spiking and the class is its largest membrane after the "
+                        "last step (default: spike_count)")
 
     p = add("golden", cmd_golden, "run the integer golden executor on the held-out digits")
     p.add_argument("netspec")

@@ -647,14 +647,35 @@ def _input_row(spec: NetSpec, family: str) -> ComponentEstimate:
     return row
 
 
-def _readout_row(spec: NetSpec, value_bits: int, fed: bool = True) -> ComponentEstimate:
-    """Spike counters, step counter, output select; ``fed`` False: the counters stay 0."""
+def _readout_row(spec: NetSpec, value_bits: int, fed: bool = True,
+                 lanes: int = 1) -> ComponentEstimate:
+    """Spike counters, step counter, output select; ``fed`` False: the counters stay 0.
+
+    The membrane readout (:class:`~spikeforge.hdl.readout.MembraneReadout`) has no counters: one
+    ``state_bits`` register per neuron, loaded (an enable, no adder) from a fixed lane of the
+    last engine when its group's ``first`` matches (one comparison per group), a second bank for
+    ``T = 1``, and the output select over the bank it sends from.
+    """
+    if spec.readout == "membrane":
+        return _membrane_readout_row(spec, lanes)
     row = ComponentEstimate("readout")
     n_out, cbits = spec.n_out, count_bits(spec)
     counters = n_out * cbits if fed else 0
     row.ffs = counters + _bits(max(spec.timesteps, 2)) + 1 + _bits(max(n_out, 2))
     row.terms = {"counter_bits": counters, "decode_bits": n_out * index_bits(n_out) if fed else 0,
                  "mux_bits": counters, "control": 1.0}
+    return row
+
+
+def _membrane_readout_row(spec: NetSpec, lanes: int) -> ComponentEstimate:
+    row = ComponentEstimate("readout")
+    n_out, sbits = spec.n_out, spec.layers[-1].neuron.state_bits
+    banks = 2 if spec.timesteps == 1 else 1
+    registers = banks * n_out * sbits
+    n_groups = -(-n_out // lanes)
+    row.ffs = registers + _bits(max(spec.timesteps, 2)) + 1 + _bits(max(n_out, 2))
+    row.terms = {"counter_bits": 0, "decode_bits": n_groups * _bits(max(n_groups * lanes, 2)),
+                 "mux_bits": n_out * sbits, "control": 1.0}
     return row
 
 
@@ -885,7 +906,7 @@ def _image_rows(spec: NetSpec, lanes, family: str) -> tuple[list[int], list]:
             fed = not silent
         emits[layer.name] = fed
         value_bits = out_bits[index]
-    rows.append(_readout_row(spec, value_bits, fed))
+    rows.append(_readout_row(spec, value_bits, fed, lanes[-1]))
     rows.append(_top_row())
     return lanes, rows
 
@@ -940,7 +961,7 @@ def structural_rows(spec: NetSpec, lanes=None, family: str = "ice40") -> tuple[l
         rows.append(_layer_row(layer, bound, p, value_bits, spec.timesteps, family, fed, silent))
         value_bits = spike_bits(layer)
         fed = not silent
-    rows.append(_readout_row(spec, value_bits, fed))
+    rows.append(_readout_row(spec, value_bits, fed, lanes[-1]))
     rows.append(_top_row())
     return lanes, rows
 

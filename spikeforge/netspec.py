@@ -13,7 +13,20 @@ values for the first layer, 0/1 spikes after it)::
     s = 1 if V >= threshold else 0           # ">=": firing exactly at threshold
     V = V - s * threshold  (reset "subtract")   or   V = 0 where s  (reset "zero")
 
-The readout is the per-neuron spike count of the last layer over the ``timesteps`` steps.
+The readout (``NetSpec.readout``) is one of:
+
+* ``"spike_count"``: the per-neuron spike count of the last layer over the ``timesteps`` steps
+  (graded MT-LIF spikes add their value), unsigned;
+* ``"membrane"``: the last layer is non-spiking. Its neurons integrate, leak, gain (adaptive) and
+  saturate exactly as their kind says, but never fire and never reset (a bistable last layer's
+  fire phases leave ``V`` unchanged). The readout is each last-layer neuron's membrane ``V`` after
+  the update of the last step ``T - 1`` (the value the golden executor records as that layer's
+  membrane at step ``T - 1``), a signed ``state_bits``-wide integer. Since firing no longer holds
+  ``V`` below the threshold, :func:`spikeforge.bounds.analyse` bounds ``V`` over the ``T`` steps
+  without firing and clamps it to the declared state range where it can leave it (golden and
+  hardware identically).
+
+Either way the predicted class is the index of the largest readout value (lowest index on ties).
 """
 
 from __future__ import annotations
@@ -40,7 +53,7 @@ RESET_MODES = ("subtract", "zero")
 LEAK_KINDS = ("none", "shift", "factor")
 MAX_FRAC_BITS = 16
 MAX_LEVELS = 255
-READOUTS = ("spike_count",)
+READOUTS = ("spike_count", "membrane")
 
 MAX_STATE_BITS = 32
 MAX_WEIGHT_BITS = 8
@@ -270,6 +283,10 @@ class NetSpec:
     @property
     def n_out(self) -> int:
         return self.layers[-1].n_out
+
+    def fires(self, index: int) -> bool:
+        """Whether layer ``index`` fires: all do but the last one of a ``"membrane"`` readout."""
+        return not (self.readout == "membrane" and index in (-1, len(self.layers) - 1))
 
     def validate(self) -> "NetSpec":
         """Check every field and the consistency between layers; return ``self``.
@@ -634,6 +651,10 @@ def layer_shapes(spec: NetSpec, where: str = "netspec") -> list[tuple[tuple, tup
         outputs[layer.name] = out
         shape = out
     if spec.layers[-1].stateless:
+        if spec.readout == "membrane":
+            raise NetSpecError("last layer has no membranes to read out",
+                               f"{where}:layers[{len(spec.layers) - 1}].kind",
+                               "a layer with neurons (membrane readout)", repr(spec.layers[-1].kind))
         raise NetSpecError("last layer has no neurons to count spikes of",
                            f"{where}:layers[{len(spec.layers) - 1}].kind",
                            "a layer with neurons (spike-count readout)", repr(spec.layers[-1].kind))

@@ -565,3 +565,45 @@ def test_timing_failure_allowed_keeps_bitstream(monkeypatch, tmp_path, no_tool_o
     script = (tmp_path / "out" / "work" / "build_spikeforge_icebreaker.sh").read_text()
     synth = (tmp_path / "out" / "work" / "spikeforge_icebreaker.ys").read_text()
     assert "--seed 7" in script and "synth_ice40 -dsp" in synth
+
+
+def _membrane_spec(state_bits=10):
+    import dataclasses
+
+    spec = small_spec(state_bits=(12, state_bits))
+    return dataclasses.replace(spec, readout="membrane").validate()
+
+
+def test_membrane_answer_is_signed_little_endian():
+    from spikeforge.boards.board_top import value_bytes
+
+    spec = _membrane_spec()
+    assert value_bytes(spec) == 2 and answer_length(spec) == 3 * 2 + 4
+    answer = bytes([0xFE, 0xFF, 0x05, 0x00, 0x00, 0xFE, 0x10, 0x27, 0, 0])
+    assert parse_answer(spec, answer) == ([-2, 5, -512], 10000)
+    assert value_bytes(_membrane_spec(state_bits=8)) == 1
+    with pytest.raises(BuildError, match=r"board answer has the wrong length at host answer: "
+                                         r"expected 10 bytes \(3 membranes of 2 bytes \+ 4\), "
+                                         r"found 7 bytes"):
+        parse_answer(spec, b"\0" * 7)
+    with pytest.raises(BuildError, match=r"network output width differs from the NetSpec at "
+                                         r"network _Stub.output.payload: expected 10 bits \(the "
+                                         r"last layer's state_bits: membrane readout\), found 3"):
+        check_network(_Stub(), spec)
+
+
+def test_bridge_sends_signed_membranes_of_the_real_network():
+    """Two bytes per 10-bit membrane, sign-extended: negative values come back negative."""
+    network_mod = pytest.importorskip("spikeforge.hdl.network")
+    golden = pytest.importorskip("spikeforge.golden.executor")
+    import numpy as np
+
+    spec = _membrane_spec()
+    images = np.random.default_rng(6).integers(0, 32, (2, spec.input.size))
+    expected = golden.run(spec, images).counts
+    assert (expected < 0).any()
+    bridge = UARTBridge(network_mod.NetworkTop(spec), spec, DIV)
+    answers = host_exchange(spec, bridge, images.tolist())
+    for want, ((values, latency), cycles_now) in zip(expected, answers):
+        assert values == [int(v) for v in want]
+        assert latency == cycles_now > 0

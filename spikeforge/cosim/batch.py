@@ -41,8 +41,10 @@ ENV_VAR = "SPIKEFORGE_BATCH_JOB"
 SHARED_PORTS = ("clk", "rst")
 VERILATOR_FAST_BUILD = ("-CFLAGS", "-O0")
 
-# `input [4:0] input__payload;` as Yosys writes a port declaration.
-_PORT = re.compile(r"^\s*(?P<dir>input|output)\s+(?:\[(?P<msb>\d+):(?P<lsb>\d+)\]\s+)?(?P<name>\w+)\s*;",
+# `input [4:0] input__payload;` as Yosys writes a port declaration (`output signed [9:0] ...` for
+# a membrane readout's signed output).
+_PORT = re.compile(r"^\s*(?P<dir>input|output)\s+(?:signed\s+)?(?:\[(?P<msb>\d+):(?P<lsb>\d+)\]\s+)?"
+                   r"(?P<name>\w+)\s*;",
                    re.MULTILINE)
 
 
@@ -376,8 +378,8 @@ class NetworkBench:
         self.images = np.load(entry["images"])
         self.view = PrefixedView(dut, port_prefix(entry["index"]))
         self.expected = entry["expected"]
-        self.driver, self.monitor = ImageDriver(self.view), CountMonitor(self.view, spec.n_out)
-        self.checker = Checker(spec.layers[-1].name, spec.timesteps)
+        self.driver, self.monitor = ImageDriver(self.view), CountMonitor.of(self.view, spec)
+        self.checker = Checker(spec.layers[-1].name, spec.timesteps, spec.readout)
         self.name = f"network {entry['index']} ({entry['label']})"
 
     async def run(self, cycle_budget: int, clock_ns: int) -> tuple[dict, list]:

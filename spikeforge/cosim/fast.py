@@ -71,7 +71,10 @@ class Layout:
     at ``images * stride`` is the status: bit 31 ``timed_out``, bits 30..0 the images completed.
 
     ``input_size`` is the number of values per image on the input stream: ``input.size``, or
-    ``T·input.size`` for the pre-encoded ``events`` frames (:func:`input_values`).
+    ``T·input.size`` for the pre-encoded ``events`` frames (:func:`input_values`). ``count_bits``
+    is the width of one output value (:func:`~spikeforge.bounds.readout_bits`); with ``signed``
+    (the membrane readout) it is two's complement, zero-padded in its word and sign-extended when
+    read back.
     """
 
     images: int
@@ -79,6 +82,7 @@ class Layout:
     input_bits: int
     n_out: int
     count_bits: int
+    signed: bool = False
 
     @property
     def stride(self) -> int:
@@ -90,12 +94,12 @@ class Layout:
 
     @classmethod
     def of(cls, spec, images: int) -> "Layout":
-        from spikeforge.bounds import count_bits
+        from spikeforge.bounds import readout_bits, readout_signed
 
         from spikeforge.hdl.input_buffer import values_per_image
 
         return cls(int(images), values_per_image(spec.input, spec.timesteps), spec.input.bits,
-                   spec.n_out, count_bits(spec))
+                   spec.n_out, readout_bits(spec), readout_signed(spec))
 
 
 def input_values(spec, image):
@@ -161,7 +165,7 @@ def stimulus_verilog(layout: Layout, cycle_budget: int, top: str = "spikeforge_t
         raise SpikeforgeError("cycle budget out of range", "cycle_budget", "1 <= budget < 2**31",
                               str(cycle_budget))
     if layout.count_bits > RESULT_BITS:
-        raise SpikeforgeError("spike counts too wide for the result memory", "count_bits",
+        raise SpikeforgeError("readout values too wide for the result memory", "count_bits",
                               f"at most {RESULT_BITS} bits", str(layout.count_bits))
     n, size, n_out, stride = layout.images, layout.input_size, layout.n_out, layout.stride
     pad = RESULT_BITS - layout.count_bits
@@ -378,21 +382,47 @@ def read_results(path: str | Path, layout: Layout) -> dict:
         raise ToolchainError("result file has no status word", str(path), "a hex status word",
                              repr(words[-1]))
     completed, timed_out = status & ((1 << 31) - 1), bool(status >> 31)
+    def readout_value(word: str):
+        if not layout.signed:
+            return value(word)
+        try:  # every bit pattern is a membrane: the transfers word tells a missing one
+            return signed_value(int(word, 16), layout.count_bits)
+        except ValueError:
+            return word
+
     counts, cycles, transfers = [], [], []
     for image in range(completed):
         row = [value(w) for w in words[image * layout.stride:(image + 1) * layout.stride]]
-        counts.append(row[:layout.n_out])
+        counts.append([readout_value(w) for w in
+                       words[image * layout.stride:image * layout.stride + layout.n_out]])
         cycles.append(row[layout.n_out])
         transfers.append(row[layout.n_out + 1])
     return {"counts": counts, "cycles": cycles, "transfers": transfers, "completed": completed,
             "timed_out": timed_out}
 
 
-def compare(results: dict, expected, image_ids, layer_name: str, timesteps: int,
-            cycle_budget: int) -> tuple[list, list]:
-    """Per-image records and mismatch lines, comparing exact integers with the golden counts.
+def signed_value(raw: int, bits: int) -> int:
+    """Two's complement value of the low ``bits`` bits of ``raw``."""
+    raw &= (1 << bits) - 1
+    return raw - (1 << bits) if raw >> (bits - 1) else raw
 
-    The lines have the per-cycle testbench's wording: image, layer, neuron, golden and RTL values.
+
+def readout_mismatch(image_id, layer_name: str, neuron: int, timesteps: int, readout: str,
+                     golden, rtl) -> str:
+    """One checker line: image, layer, neuron, what the value is (a spike count over the steps,
+    or the membrane after the last step) and both values."""
+    what = (f"membrane after step {timesteps - 1}" if readout == "membrane"
+            else f"spike count over time steps 0..{timesteps - 1}")
+    return (f"image {image_id}: layer {layer_name}, neuron {neuron}, {what}: golden {golden}, "
+            f"RTL {rtl}")
+
+
+def compare(results: dict, expected, image_ids, layer_name: str, timesteps: int,
+            cycle_budget: int, readout: str = "spike_count") -> tuple[list, list]:
+    """Per-image records and mismatch lines, comparing exact integers with the golden values.
+
+    The lines have the per-cycle testbench's wording: image, layer, neuron, golden and RTL values
+    (:func:`readout_mismatch`).
     """
     records, mismatches = [], []
     for index, observed in enumerate(results["counts"]):
@@ -402,14 +432,13 @@ def compare(results: dict, expected, image_ids, layer_name: str, timesteps: int,
         for neuron, (w, got) in enumerate(zip(want, observed)):
             if w != got:
                 match = False
-                mismatches.append(
-                    f"image {image_id}: layer {layer_name}, neuron {neuron}, spike count over "
-                    f"time steps 0..{timesteps - 1}: golden {w}, RTL {got}")
+                mismatches.append(readout_mismatch(image_id, layer_name, neuron, timesteps,
+                                                   readout, w, got))
         transfers = results["transfers"][index]
         if transfers != len(want):
             match = False
             mismatches.append(f"image {image_id}: layer {layer_name}: {transfers} output "
-                              f"transfers, expected {len(want)} (one count per neuron)")
+                              f"transfers, expected {len(want)} (one value per neuron)")
         records.append({"image": image_id, "expected": want, "observed": observed,
                         "cycles": results["cycles"][index], "match": match})
     if results["timed_out"]:
@@ -443,6 +472,8 @@ class FastJob:
         Time steps T, for messages.
     cycle_budget : int
         Cycles per image before the wrapper reports a hang.
+    readout : str
+        The NetSpec's readout (``"spike_count"`` or ``"membrane"``), for messages.
     """
 
     expected: str
@@ -454,6 +485,7 @@ class FastJob:
     layer_name: str
     timesteps: int
     cycle_budget: int
+    readout: str = "spike_count"
 
     def save(self, path: Path) -> Path:
         path.write_text(json.dumps(asdict(self), indent=1))
@@ -490,7 +522,7 @@ if cocotb is not None:
         else:
             results = read_results(job.results, layout)
             records, mismatches = compare(results, expected, job.image_ids, job.layer_name,
-                                          job.timesteps, job.cycle_budget)
+                                          job.timesteps, job.cycle_budget, job.readout)
         with open(job.verdict, "w") as handle:
             json.dump({"images": records, "mismatches": mismatches}, handle)
         assert not mismatches, "\n".join(mismatches[:20])
@@ -685,7 +717,7 @@ def run_fast_cosim(netspec_path: str | Path, verilog_path: str | Path, images, w
     job = FastJob(expected=str(work_dir / "expected.json"), layout=asdict(layout),
                   stimulus=str(stimulus), results=str(results_path), verdict=str(verdict_path),
                   image_ids=ids, layer_name=spec.layers[-1].name, timesteps=spec.timesteps,
-                  cycle_budget=int(cycle_budget))
+                  cycle_budget=int(cycle_budget), readout=spec.readout)
     job_path = job.save(work_dir / "fast_job.json")
 
     start = time.perf_counter()

@@ -22,7 +22,7 @@ from cocotb.clock import Clock
 from cocotb.triggers import ReadOnly, RisingEdge, with_timeout
 
 from spikeforge import netspec as netspec_io
-from spikeforge.cosim.fast import input_values
+from spikeforge.cosim.fast import input_values, readout_mismatch, signed_value
 from spikeforge.cosim.job import ENV_VAR, CosimJob
 
 CLOCK_NS = 10
@@ -50,12 +50,24 @@ class ImageDriver:
 
 
 class CountMonitor:
-    """Collects the ``n_out`` spike counts of one image from the ``output`` stream."""
+    """Collects the ``n_out`` readout values of one image from the ``output`` stream.
 
-    def __init__(self, dut, n_out: int):
+    Spike counts are unsigned; with ``signed_bits`` (the membrane readout: the last layer's
+    ``state_bits``) each value is read as a two's complement integer of that width.
+    """
+
+    def __init__(self, dut, n_out: int, signed_bits: int | None = None):
         self.dut = dut
         self.n_out = n_out
+        self.signed_bits = signed_bits
         dut.output__ready.value = 1
+
+    @classmethod
+    def of(cls, dut, spec) -> "CountMonitor":
+        """The monitor of ``spec``'s readout (signed membranes or unsigned counts)."""
+        from spikeforge.bounds import readout_bits, readout_signed
+
+        return cls(dut, spec.n_out, readout_bits(spec) if readout_signed(spec) else None)
 
     async def receive(self) -> list[int]:
         dut = self.dut
@@ -68,15 +80,17 @@ class CountMonitor:
             if dut.output__valid.value and dut.output__ready.value:
                 payload = dut.output__payload.value
                 # An X or Z count is a mismatch to report, not a crash of the testbench.
-                counts.append(int(payload) if payload.is_resolvable else str(payload))
+                if not payload.is_resolvable:
+                    counts.append(str(payload))
+                elif self.signed_bits:
+                    counts.append(signed_value(int(payload), self.signed_bits))
+                else:
+                    counts.append(int(payload))
             await RisingEdge(dut.clk)
         return counts
 
 
-def _signed(raw: int, bits: int) -> int:
-    """Two's complement value of the low ``bits`` bits of ``raw``."""
-    raw &= (1 << bits) - 1
-    return raw - (1 << bits) if raw >> (bits - 1) else raw
+_signed = signed_value
 
 
 class LayerMonitor:
@@ -233,11 +247,13 @@ class ReferenceModel:
 
 
 class Checker:
-    """Compares exact integers and keeps a readable line for every mismatch."""
+    """Compares exact integers and keeps a readable line for every mismatch (spike counts, or
+    with ``readout="membrane"`` the membranes after the last step)."""
 
-    def __init__(self, layer_name: str, timesteps: int):
+    def __init__(self, layer_name: str, timesteps: int, readout: str = "spike_count"):
         self.layer_name = layer_name
         self.timesteps = timesteps
+        self.readout = readout
         self.mismatches: list[str] = []
 
     def check(self, image_id: int, expected: list[int], observed: list[int]) -> bool:
@@ -245,9 +261,8 @@ class Checker:
         for neuron, (want, got) in enumerate(zip(expected, observed)):
             if want != got:
                 ok = False
-                self.mismatches.append(
-                    f"image {image_id}: layer {self.layer_name}, neuron {neuron}, spike count over "
-                    f"time steps 0..{self.timesteps - 1}: golden {want}, RTL {got}")
+                self.mismatches.append(readout_mismatch(image_id, self.layer_name, neuron,
+                                                        self.timesteps, self.readout, want, got))
         return ok
 
 
@@ -258,8 +273,8 @@ async def network_matches_golden(dut):
     spec = netspec_io.load(job.netspec)
     images = np.load(job.images)
     model = ReferenceModel(spec, images, record=job.debug)
-    driver, monitor = ImageDriver(dut), CountMonitor(dut, spec.n_out)
-    checker = Checker(spec.layers[-1].name, spec.timesteps)
+    driver, monitor = ImageDriver(dut), CountMonitor.of(dut, spec)
+    checker = Checker(spec.layers[-1].name, spec.timesteps, spec.readout)
     layer_monitors = []
     if job.debug:
         from spikeforge.hdl.network import stream_value_bits
