@@ -49,9 +49,21 @@ class SpikeCountReadout(wiring.Component):
         sending = Signal()
         position = Signal(range(max(self.n_out, 2)))
 
-        m.d.comb += self.events.ready.eq(~sending)
+        # The event is registered before it is counted: the last engine's emitter (its priority
+        # encoder and index adder) then ends in these registers, not in the counters' adders.
+        taken = Signal()
+        taken_index = Signal.like(self.events.payload.index)
+        taken_value = Signal.like(self.events.payload.value)
+        taken_last = Signal()
+        final = taken & taken_last & (step == self.timesteps - 1)  # counting ends with it
+        m.d.comb += self.events.ready.eq(~sending & ~final)
+        m.d.sync += taken.eq(self.events.valid & self.events.ready)
         with m.If(self.events.valid & self.events.ready):
-            with m.If(self.events.payload.last):
+            m.d.sync += [taken_index.eq(self.events.payload.index),
+                         taken_value.eq(self.events.payload.value),
+                         taken_last.eq(self.events.payload.last)]
+        with m.If(taken):
+            with m.If(taken_last):
                 with m.If(step == self.timesteps - 1):
                     m.d.sync += [step.eq(0), sending.eq(1), position.eq(0)]
                 with m.Else():
@@ -59,8 +71,8 @@ class SpikeCountReadout(wiring.Component):
             with m.Else():
                 # Explicit comparisons: an Array index would leave Verilog cases uncovered.
                 for neuron, counter in enumerate(counters):
-                    with m.If(self.events.payload.index == neuron):
-                        m.d.sync += counter.eq(counter + self.events.payload.value)
+                    with m.If(taken_index == neuron):
+                        m.d.sync += counter.eq(counter + taken_value)
 
         m.d.comb += [self.counts.valid.eq(sending),
                      self.counts.payload.eq(select(position, counters))]
