@@ -43,9 +43,10 @@ import numpy as np
 from spikeforge.netspec import NetSpec, layer_shapes
 
 # Cycles per layer and step besides events · G + G (measured, and pinned by the tests): the
-# two pipeline stages after the reads (registered words, then compute) before the last group's
-# spikes are known, the end-of-step marker's transfer, and taking the next step's first event.
-STEP_OVERHEAD = 4
+# pipeline after the reads (registered words, compute, spike register) before the last group's
+# spikes reach the emitter, the end-of-step marker's transfer, and taking the next step's first
+# event.
+STEP_OVERHEAD = 5
 
 
 def groups(n_out: int, lanes: int) -> int:

@@ -23,7 +23,7 @@ words addressed by the engine's own step counter (the one that clears the membra
 last step); its one-cycle read latency is hidden because an update starts at least two cycles
 after that counter advances. The cycle cost is the same as for the other kinds.
 
-Pipeline. The engine issues one group per cycle through three stages:
+Pipeline. The engine issues one group per cycle through four stages:
 
 * stage 0 addresses the weight, bias and membrane words (synchronous read ports);
 * stage 1 registers the words as read, with nothing between a block RAM's output and its
@@ -33,8 +33,9 @@ Pipeline. The engine issues one group per cycle through three stages:
   both phases (``V + W·x``, or ``V + bias`` at the update); beside it (not after it) a second one
   gives ``V + (bias − θ)``, whose sign is the fire test and whose value the subtractive reset
   keeps. Where the layer can saturate, the clamp is a test of ``V + bias``'s top bits (they are
-  all equal when it fits ``state_bits``) that turns both results into constants. The spike mask
-  goes to the emitter's registers.
+  all equal when it fits ``state_bits``) that turns both results into constants;
+* stage 3 registers the update's spike mask, from which the emitter takes it with its flags
+  (``mask != 0``, at most one spike) computed from this register, not from the adders.
 
 A word is read two cycles before it is written, so an issue can meet a word still in flight:
 the membrane read port is transparent to its write port (a read in the cycle of the write to
@@ -44,8 +45,10 @@ issue to its word before the end-of-step marker has gone, which waits for the up
 stage 2. Forwarding is built only where consecutive issues can address one word (one group,
 ``G == 1``; the residual engine): with ``G >= 2`` consecutive issues are different groups, so a
 word is issued again at the earliest in the cycle of its write, which the transparent port covers.
-An update holds the three stages while the emitter is busy (never an accumulate: no update is then
-in flight). After the last step of an image the membranes are cleared for the next image.
+Spikes in stage 3 that the emitter cannot take yet hold every stage (all updates then: the
+accumulate of the next step starts after the end-of-step marker, which waits for stage 3 and the
+emitter to be empty). After the last step of an image the membranes are cleared for the next
+image.
 
 For debugging, the ``membranes`` output shows, in every update cycle, the membranes of the group
 just updated (after firing and reset, before any leak of the next step: the golden executor's
@@ -326,6 +329,11 @@ class LayerEngine(wiring.Component):
         spike_mask = Signal(lanes)
         spike_values = [Signal(self.spike_bits, name=f"spike_value_{lane}") for lane in range(lanes)]
         spike_base = Signal(range(G * lanes * self.positions + 1))
+        # Stage 3: an updated group's spikes, registered on their way to the emitter.
+        stage3 = Signal()
+        stage3_mask = Signal(lanes)
+        stage3_values = [Signal(self.spike_bits, name=f"stage3_value_{lane}") for lane in range(lanes)]
+        stage3_base = Signal.like(spike_base)
         marker_pending = Signal()               # end-of-step event still to send
         neuron = layer.neuron
         # The state the address hooks (_read_addresses, _step_counters, ...) work on.
@@ -354,7 +362,10 @@ class LayerEngine(wiring.Component):
         lowest = Signal(range(max(lanes, 2)))
         m.d.comb += lowest.eq(lowest_set(spike_mask)[1])
         lowest_value = Signal(self.spike_bits)
-        m.d.comb += lowest_value.eq(select(lowest, spike_values))
+        if self.spike_bits == 1:
+            m.d.comb += lowest_value.eq(1)  # the lowest set bit of the mask is a spike of 1
+        else:
+            m.d.comb += lowest_value.eq(select(lowest, spike_values))
         out = self.events_out
         # Registered flags of the mask, kept beside it: ``spike_mask != 0`` and "at most one bit
         # set" (so ``remaining == 0``), which the stall path (``emitter_free`` -> ``advance`` ->
@@ -363,7 +374,7 @@ class LayerEngine(wiring.Component):
         last_spike = Signal(init=1)
         # The end-of-step event follows the spikes of the last group, once they are all out.
         marker_now = (marker_pending & ~emitting & ~(stage1 & stage1_update)
-                      & ~(stage2 & stage2_update))
+                      & ~(stage2 & stage2_update) & ~stage3)
         m.d.comb += [
             out.valid.eq(emitting | marker_now),
             out.payload.index.eq(Mux(emitting, self._spike_index(spike_base, lowest), 0)),
@@ -394,9 +405,9 @@ class LayerEngine(wiring.Component):
             decay_bits, _ = table_bits(layer)
             decay, gain = t_rd.data[:decay_bits], t_rd.data[decay_bits:]
 
-        # Every stage moves on together; only an update in stage 2 whose spikes the emitter cannot
-        # take yet holds the pipeline.
-        advance = ~stage2 | ~stage2_update | emitter_free
+        # Every stage moves on together; only spikes in stage 3 that the emitter cannot take yet
+        # hold the pipeline.
+        advance = ~stage3 | emitter_free
         lane_bits = lane_word_bits(layer, bounds)
         bbits = bias_bits(layer)
         single = neuron.kind in ("if", "lif", "bistable")  # fire iff V >= θ
@@ -531,15 +542,21 @@ class LayerEngine(wiring.Component):
             accumulated_word.append(accumulated)
             spikes.append(fired)
             debug_values.append(membrane[:nbits])
-            m.d.sync += spike_values[lane].eq(Mux(stage2 & advance & stage2_update, level,
-                                                  spike_values[lane]))
+            if self.spike_bits > 1:
+                with m.If(advance):
+                    m.d.sync += stage3_values[lane].eq(level)
+                with m.If(stage3 & advance):
+                    m.d.sync += spike_values[lane].eq(stage3_values[lane])
         m.d.comb += v_wr.data.eq(Cat(*new_word))
         with m.If(stage2 & advance):
             m.d.comb += v_wr.en.eq(self._write_enable(s))
-            with m.If(stage2_update):
-                m.d.sync += [spike_mask.eq(Cat(*spikes)), spike_base.eq(self._first_neuron(s)),
-                             emitting.eq(Cat(*spikes).any()),
-                             last_spike.eq(at_most_one(Cat(*spikes)))]
+        # Stage 3 -> emitter: the flags come from the registered mask, not from the adders'.
+        with m.If(advance):
+            m.d.sync += [stage3.eq(stage2 & stage2_update), stage3_mask.eq(Cat(*spikes)),
+                         stage3_base.eq(self._first_neuron(s))]
+        with m.If(stage3 & advance):
+            m.d.sync += [spike_mask.eq(stage3_mask), spike_base.eq(stage3_base),
+                         emitting.eq(stage3_mask.any()), last_spike.eq(at_most_one(stage3_mask))]
         m.d.comb += [self.membranes.valid.eq(stage2 & advance & stage2_update),
                      self.membranes.first.eq(self._first_neuron(s)),
                      self.membranes.values.eq(Cat(*debug_values))]
