@@ -173,10 +173,18 @@ class UARTBridge(wiring.Component):
         m.d.comb += [rx.rx.eq(self.rx), self.tx.eq(tx.tx), self.done.eq(net.done),
                      self.rx_error.eq(rx.error | rx.overrun)]
 
-        # Input: one byte per value, low bits only.
-        m.d.comb += [net.input.payload.eq(rx.stream.payload[:self.spec.input.bits]),
-                     net.input.valid.eq(rx.stream.valid),
-                     rx.stream.ready.eq(net.input.ready)]
+        # Input: one byte per value, low bits only, through a register: the network's input
+        # handshake (its ready) and the receiver's then meet in no common path (the receiver
+        # sits by its pin, the network anywhere). A byte per two cycles at most: far above any
+        # baud rate.
+        held = Signal()
+        held_value = Signal(self.spec.input.bits)
+        m.d.comb += [net.input.payload.eq(held_value), net.input.valid.eq(held),
+                     rx.stream.ready.eq(~held)]
+        with m.If(net.input.valid & net.input.ready):
+            m.d.sync += held.eq(0)
+        with m.If(rx.stream.valid & rx.stream.ready):
+            m.d.sync += [held.eq(1), held_value.eq(rx.stream.payload[:self.spec.input.bits])]
 
         # Output: the n_out values, then the latency word. Counting the values (rather than
         # trusting when done comes) keeps the order right whether done comes with the last

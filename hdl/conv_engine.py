@@ -22,8 +22,8 @@ kernel, or an unpadded edge) takes one cycle and writes nothing. The cost model
 The update pass walks all ``OH · OW · G`` words, position outer and group inner, with the neuron
 arithmetic of :class:`~spikeforge.hdl.layer_engine.LayerEngine` unchanged; a spike of lane ``i``
 in the word of ``(position, group)`` leaves as NCHW index ``(group·P + i) · OH·OW + position``.
-Consecutive cycles may read the word the previous cycle writes (two events at one position): the
-membrane read port is transparent to the write port, so it returns the new value.
+With one group, consecutive cycles may address one word (two events at one position): the linear
+engine's pipeline then forwards the word being written (its module docstring).
 """
 
 from __future__ import annotations
@@ -141,9 +141,10 @@ class ConvEngine(LayerEngine):
         s.empty = Signal(name="no_tap") if s.can_be_empty else None
         s.position = Signal(range(max(self.positions, 2)), name="position")
         s.stage1_position = Signal.like(s.position, name="stage1_position")
-        s.stage1_address = Signal(range(max(words, 2)), name="stage1_address")
+        s.stage2_position = Signal.like(s.position, name="stage2_position")
         if s.can_be_empty:
-            s.stage1_valid = Signal(name="stage1_valid")  # stage 1 writes (an event with a tap)
+            s.stage1_valid = Signal(name="stage1_valid")  # the word writes (an event with a tap)
+            s.stage2_valid = Signal(name="stage2_valid")
         self._take_event(m, s)
 
     def _take_event(self, m, s):
@@ -200,18 +201,25 @@ class ConvEngine(LayerEngine):
         return w_addr, s.group, s.v_addr
 
     def _latch_stage1(self, m, s):
-        m.d.sync += [s.stage1_position.eq(s.position), s.stage1_address.eq(s.v_addr)]
+        m.d.sync += s.stage1_position.eq(s.position)
         if s.can_be_empty:
             m.d.sync += s.stage1_valid.eq(~s.empty)
 
-    def _write_address(self, s):
-        return s.stage1_address
+    def _latch_stage2(self, m, s):
+        m.d.sync += s.stage2_position.eq(s.stage1_position)
+        if s.can_be_empty:
+            m.d.sync += s.stage2_valid.eq(s.stage1_valid)
 
     def _write_enable(self, s):
-        return s.stage1_update | s.stage1_valid if s.can_be_empty else 1
+        return s.stage2_update | s.stage2_valid if s.can_be_empty else 1
 
     def _first_neuron(self, s):
-        return s.stage1_group * (self.lanes * self.positions) + s.stage1_position
+        return s.stage2_group * (self.lanes * self.positions) + s.stage2_position
+
+    def _adjacent_same_word(self) -> bool:
+        """With one group: the last tap of an event and the first of the next can share an
+        output position (and the update's first word can be the last one accumulated)."""
+        return self.n_groups == 1
 
     def _spike_index(self, base, lane):
         return base + lane * self.positions

@@ -37,7 +37,9 @@ Other layer kinds replace ``events · G + G`` by ``events · per_event + walk`` 
   spikes ``delay`` steps earlier), and from step ``delay`` on the branch's end-of-step marker
   costs one more cycle (it hands over to the shortcut FIFO): ``STEP_OVERHEAD + 1`` per step.
 
-All engines have the same ``STEP_OVERHEAD`` per step (measured with the linear one).
+The engines with neurons (linear, conv2d, residual) have ``STEP_OVERHEAD`` per step (measured
+with the linear one); the pool engines, whose pipeline is two stages shorter (they read a count
+and write it back, no registered words nor spike register), ``POOL_STEP_OVERHEAD``.
 """
 
 from __future__ import annotations
@@ -49,9 +51,12 @@ import numpy as np
 from spikeforge.netspec import NetSpec, layer_shapes
 
 # Cycles per layer and step besides events · G + G (measured, and pinned by the tests): the
-# memories' one-cycle read latency before the last group's spikes are known, the end-of-step
-# marker's transfer, and taking the next step's first event.
-STEP_OVERHEAD = 3
+# pipeline after the reads (registered words, compute, spike register) before the last group's
+# spikes reach the emitter, the end-of-step marker's transfer, and taking the next step's first
+# event.
+STEP_OVERHEAD = 5
+# The pool engines' (sum, average, OR pools, gap): read latency, marker, next event.
+POOL_STEP_OVERHEAD = 3
 
 
 def groups(n_out: int, lanes: int) -> int:
@@ -74,12 +79,12 @@ def layer_cost(layer, in_shape, lanes: int) -> tuple[int, int, int]:
     if layer.kind == "flatten":
         return 0, 0, 0
     if layer.kind == "gap":
-        return 1, int(in_shape[0]), STEP_OVERHEAD
+        return 1, int(in_shape[0]), POOL_STEP_OVERHEAD
     if layer.kind in ("sumpool", "avgpool", "orpool"):
         from .geometry import window  # geometry imports the NetSpec only
 
         geo = window(layer, in_shape)
-        return layer.kernel ** 2, geo.channels * geo.positions, STEP_OVERHEAD
+        return layer.kernel ** 2, geo.channels * geo.positions, POOL_STEP_OVERHEAD
     if layer.kind == "residual":
         return 1, groups(int(np.prod(in_shape)), lanes), STEP_OVERHEAD + 1
     g = groups(layer.n_out, lanes)

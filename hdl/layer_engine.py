@@ -23,10 +23,32 @@ words addressed by the engine's own step counter (the one that clears the membra
 last step); its one-cycle read latency is hidden because an update starts at least two cycles
 after that counter advances. The cycle cost is the same as for the other kinds.
 
-The memories have synchronous read ports: a group is read in one cycle and written back in the
-next. With ``G >= 2`` the write lands before the same group is read again; with ``G == 1`` the
-membrane's read port is transparent to its write port, so the read returns the word being written.
-After the last step of an image the membranes are cleared for the next image.
+Pipeline. The engine issues one group per cycle through four stages:
+
+* stage 0 addresses the weight, bias and membrane words (synchronous read ports);
+* stage 1 registers the words as read, with nothing between a block RAM's output and its
+  register but, for the membrane word, the forwarding multiplexer below; it also registers
+  ``bias − θ`` per lane and the ``± scale × value`` of binary weights;
+* stage 2 computes from registers and writes the membrane word back. One adder per lane serves
+  both phases (``V + W·x``, or ``V + bias`` at the update); beside it (not after it) a second one
+  gives ``V + (bias − θ)``, whose sign is the fire test and whose value the subtractive reset
+  keeps. Where the layer can saturate, the clamp is a test of ``V + bias``'s top bits (they are
+  all equal when it fits ``state_bits``) that turns both results into constants;
+* stage 3 registers the update's spike mask, from which the emitter takes it with its flags
+  (``mask != 0``, at most one spike) computed from this register, not from the adders.
+
+A word is read two cycles before it is written, so an issue can meet a word still in flight:
+the membrane read port is transparent to its write port (a read in the cycle of the write to
+its word returns the new value), and stage 1 takes the word stage 2 is writing instead of the
+one it read (forwarding). Only an accumulate is ever forwarded: an update is followed by no
+issue to its word before the end-of-step marker has gone, which waits for the update to leave
+stage 2. Forwarding is built only where consecutive issues can address one word (one group,
+``G == 1``; the residual engine): with ``G >= 2`` consecutive issues are different groups, so a
+word is issued again at the earliest in the cycle of its write, which the transparent port covers.
+Spikes in stage 3 that the emitter cannot take yet hold every stage (all updates then: the
+accumulate of the next step starts after the end-of-step marker, which waits for stage 3 and the
+emitter to be empty). After the last step of an image the membranes are cleared for the next
+image.
 
 For debugging, the ``membranes`` output shows, in every update cycle, the membranes of the group
 just updated (after firing and reset, before any leak of the next step: the golden executor's
@@ -50,7 +72,7 @@ from .arith import SHIFT_ADD_MAX_BITS, shift_add
 from .cost import groups
 from .events import event_stream
 from .geometry import Window
-from .select import at_most_one, lowest_set, select
+from .select import at_most_one, at_most_two, lowest_set, select
 
 
 def spike_bits(layer: LayerSpec) -> int:
@@ -190,19 +212,29 @@ class LayerEngine(wiring.Component):
         return s.event_index * self.n_groups + s.group, s.group, s.group
 
     def _latch_stage1(self, m, s):
-        """Copy more stage-0 state to stage 1 (nothing: the group is already copied)."""
+        """Copy more stage-0 state to stage 1 (nothing: the group and the membrane address are
+        already copied)."""
+
+    def _latch_stage2(self, m, s):
+        """Copy more stage-1 state to stage 2 (nothing: the group and the address are copied)."""
 
     def _write_address(self, s):
-        """Membrane word written in stage 1."""
-        return s.stage1_group
+        """Membrane word written in stage 2."""
+        return s.stage2_address
 
     def _write_enable(self, s):
-        """Whether stage 1 writes its word (always: every word read is a neuron group)."""
+        """Whether stage 2 writes its word (always: every word read is a neuron group)."""
         return 1
 
     def _first_neuron(self, s):
-        """Output index of lane 0 of the word in stage 1."""
-        return s.stage1_group * self.lanes
+        """Output index of lane 0 of the word in stage 2."""
+        return s.stage2_group * self.lanes
+
+    def _adjacent_same_word(self) -> bool:
+        """Whether two consecutive issues can address one membrane word (then stage 1 takes the
+        word stage 2 writes). Here only with one group: the next event's group, or the update's
+        first, follows the last group, ``G - 1``."""
+        return self.n_groups == 1
 
     def _spike_index(self, base, lane):
         """Output index of ``lane`` of a word whose lane 0 is ``base``."""
@@ -277,9 +309,10 @@ class LayerEngine(wiring.Component):
         w_rd = weights.read_port()
         b_rd = biases.read_port()
         v_wr = membranes.write_port()
-        # With G == 1 the next read hits the word being written: read the new value. (A plain
-        # port is no cheaper: Yosys then emulates the iCE40 block RAM's read-before-write with the
-        # same bypass register and multiplexer, and 110 more flip-flops on the digits demo.)
+        # A read in the cycle of a write to its word returns the new value (the older of the two
+        # words in flight: see "Pipeline" in the module docstring). (A plain port is no cheaper:
+        # Yosys then emulates the iCE40 block RAM's read-before-write with the same bypass
+        # register and multiplexer, and more flip-flops.)
         v_rd = membranes.read_port(transparent_for=(v_wr,))
 
         # ---- control state -------------------------------------------------------------------
@@ -288,20 +321,33 @@ class LayerEngine(wiring.Component):
         event_value = Signal.like(self.events_in.payload.value)
         group = Signal(range(max(G, 2)))        # group issued this cycle
         updating = Signal()                     # in the update phase
-        stage1 = Signal()                       # a read was issued last cycle: compute now
+        stage1 = Signal()                       # a read was issued last cycle: register its words
         stage1_update = Signal()                # ... and it belongs to the update phase
         stage1_group = Signal.like(group)
         stage1_value = Signal.like(event_value)  # the next event may be latched while this computes
+        stage2 = Signal()                       # stage 2 holds registered words: compute, write
+        stage2_update = Signal()
+        stage2_group = Signal.like(group)
+        words = shapes["membranes"][0]
+        stage1_address = Signal(range(words))   # membrane word of stage 1, of stage 2
+        stage2_address = Signal(range(words))
         step = Signal(range(max(self.timesteps, 2)))
         spike_mask = Signal(lanes)
         spike_values = [Signal(self.spike_bits, name=f"spike_value_{lane}") for lane in range(lanes)]
         spike_base = Signal(range(G * lanes * self.positions + 1))
+        # Stage 3: an updated group's spikes, registered on their way to the emitter.
+        stage3 = Signal()
+        stage3_mask = Signal(lanes)
+        stage3_values = [Signal(self.spike_bits, name=f"stage3_value_{lane}") for lane in range(lanes)]
+        stage3_base = Signal.like(spike_base)
         marker_pending = Signal()               # end-of-step event still to send
         neuron = layer.neuron
         # The state the address hooks (_read_addresses, _step_counters, ...) work on.
         s = SimpleNamespace(holding=holding, event_index=event_index, group=group,
                             updating=updating, stage1_group=stage1_group,
-                            stage1_update=stage1_update, marker_pending=marker_pending)
+                            stage1_update=stage1_update, stage2_group=stage2_group,
+                            stage2_update=stage2_update, stage1_address=stage1_address,
+                            stage2_address=stage2_address, marker_pending=marker_pending)
         self._declare_addressing(m, s)
         bistable = neuron.kind == "bistable"
         # Bistable schedule (spikeforge.schedule): this layer fires in the phases where
@@ -322,7 +368,10 @@ class LayerEngine(wiring.Component):
         lowest = Signal(range(max(lanes, 2)))
         m.d.comb += lowest.eq(lowest_set(spike_mask)[1])
         lowest_value = Signal(self.spike_bits)
-        m.d.comb += lowest_value.eq(select(lowest, spike_values))
+        if self.spike_bits == 1:
+            m.d.comb += lowest_value.eq(1)  # the lowest set bit of the mask is a spike of 1
+        else:
+            m.d.comb += lowest_value.eq(select(lowest, spike_values))
         out = self.events_out
         # Registered flags of the mask, kept beside it: ``spike_mask != 0`` and "at most one bit
         # set" (so ``remaining == 0``), which the stall path (``emitter_free`` -> ``advance`` ->
@@ -330,7 +379,8 @@ class LayerEngine(wiring.Component):
         emitting = Signal()
         last_spike = Signal(init=1)
         # The end-of-step event follows the spikes of the last group, once they are all out.
-        marker_now = marker_pending & ~emitting & ~(stage1 & stage1_update)
+        marker_now = (marker_pending & ~emitting & ~(stage1 & stage1_update)
+                      & ~(stage2 & stage2_update) & ~stage3)
         m.d.comb += [
             out.valid.eq(emitting | marker_now),
             out.payload.index.eq(Mux(emitting, self._spike_index(spike_base, lowest), 0)),
@@ -340,8 +390,10 @@ class LayerEngine(wiring.Component):
         out_transfer = out.valid & out.ready
         remaining = spike_mask & (spike_mask - 1)
         with m.If(out_transfer & emitting):
+            # One spike left after this one if the mask holds at most two (a tree on the mask,
+            # not one after the carry chain of ``remaining``).
             m.d.sync += [spike_mask.eq(remaining), emitting.eq(~last_spike),
-                         last_spike.eq(at_most_one(remaining))]
+                         last_spike.eq(at_most_two(spike_mask))]
         # The emitter can take a new mask this cycle if it is empty or sends its last spike now.
         emitter_free = ~emitting | (last_spike & out.ready)
 
@@ -359,62 +411,121 @@ class LayerEngine(wiring.Component):
             decay_bits, _ = table_bits(layer)
             decay, gain = t_rd.data[:decay_bits], t_rd.data[decay_bits:]
 
-        # ---- stage 1: compute on the words read last cycle -----------------------------------
-        advance = ~stage1 | ~stage1_update | emitter_free
-        m.d.comb += v_wr.addr.eq(self._write_address(s))
-        last_step = step == self.timesteps - 1
+        # Every stage moves on together; only spikes in stage 3 that the emitter cannot take yet
+        # hold the pipeline.
+        advance = ~stage3 | emitter_free
         lane_bits = lane_word_bits(layer, bounds)
         bbits = bias_bits(layer)
-        new_word = []
-        spikes = []
-        debug_values = []
+        single = neuron.kind in ("if", "lif", "bistable")  # fire iff V >= θ
+        # bias − θ, for the fire test's one adder after V (not needed by bistable neurons: they
+        # fire only in a phase without bias).
+        fire_offset = single and not bistable
+        obits = max(bbits, threshold.bit_length() + 1) + 1
+
+        # ---- stage 1: register the words read last cycle -----------------------------------
+        # Nothing but a register after a block RAM's output (ECP5's has no output register: its
+        # clock-to-output delay alone is most of a fast cycle). The membrane word alone passes a
+        # multiplexer: the forwarding of the word stage 2 writes now (see the module docstring).
+        v2 = Signal(shapes["membranes"][1], name="stage2_membranes")
+        b2 = Signal(shapes["biases"][1], name="stage2_biases")
+        # Registers are unsigned and read back .as_signed(): a signed register's declaration
+        # with its initial value trips Verilator's PROCASSINIT lint.
+        offsets = [Signal(obits, name=f"stage2_offset_{lane}") for lane in range(lanes)]
+        value_products = self.value_bits > 1 and wbits > 1  # a multiplier: kept in stage 1
+        if value_products:
+            pbits = len(self._times_value(Signal(signed(wbits)), stage1_value))
+            w2 = [Signal(pbits, name=f"stage2_product_{lane}") for lane in range(lanes)]
+        else:
+            w2 = Signal(shapes["weights"][1], name="stage2_weights")
         if wbits == 1:
             # Binary weights: every lane adds or subtracts the same scale × value, computed once.
             largest = layer.scale * ((1 << self.value_bits) - 1)
             magnitude = Signal(signed(largest.bit_length() + 1), name="scaled_value")
+            plus = Signal(len(magnitude), name="stage2_plus")
+            minus = Signal(len(magnitude) + 1, name="stage2_minus")
             m.d.comb += magnitude.eq(self._times_value(layer.scale, stage1_value))
-        for lane in range(lanes):
-            word = v_rd.data[lane * lane_bits:(lane + 1) * lane_bits]
-            if wbits == 1:
-                product = Mux(w_rd.data[lane], magnitude, -magnitude)
+        stage2_value = Signal.like(stage1_value)
+        with m.If(advance):
+            m.d.sync += [stage2.eq(stage1), stage2_update.eq(stage1_update),
+                         stage2_group.eq(stage1_group), stage2_address.eq(stage1_address),
+                         b2.eq(b_rd.data), stage2_value.eq(stage1_value)]
+            if value_products:
+                for lane in range(lanes):
+                    weight = w_rd.data[lane * wbits:(lane + 1) * wbits].as_signed()
+                    m.d.sync += w2[lane].eq(self._times_value(weight, stage1_value))
             else:
-                weight = w_rd.data[lane * wbits:(lane + 1) * wbits].as_signed()
-                product = self._times_value(weight, stage1_value)
-            bias = b_rd.data[lane * bbits:(lane + 1) * bbits].as_signed()
+                m.d.sync += w2.eq(w_rd.data)
+            if wbits == 1:
+                m.d.sync += [plus.eq(magnitude), minus.eq(-magnitude)]
+            if fire_offset:
+                for lane in range(lanes):
+                    bias = b_rd.data[lane * bbits:(lane + 1) * bbits].as_signed()
+                    m.d.sync += offsets[lane].eq(bias - threshold)
+            self._latch_stage2(m, s)
+
+        # ---- stage 2: compute on the registered words, write back, fire --------------------
+        m.d.comb += v_wr.addr.eq(self._write_address(s))
+        last_step = step == self.timesteps - 1
+        new_word = []
+        accumulated_word = []
+        spikes = []
+        debug_values = []
+        for lane in range(lanes):
+            word = v2[lane * lane_bits:(lane + 1) * lane_bits]
+            if wbits == 1:
+                product = Mux(w2[lane], plus.as_signed(), minus.as_signed())
+            elif value_products:
+                product = w2[lane].as_signed()
+            else:
+                weight = w2[lane * wbits:(lane + 1) * wbits].as_signed()
+                product = self._times_value(weight, stage2_value)
+            bias = b2[lane * bbits:(lane + 1) * bbits].as_signed()
+            if bistable:
+                bias = Mux(quiet, 0, bias)  # a bistable fire phase takes no input
+            # One adder serves both phases: V + W·x while accumulating, V + bias at the update.
+            addend = Mux(stage2_update, bias, product)
             if adaptive:
                 # Accumulate into the low field only; V waits for the update, which scales both.
                 abits = bounds.acc_bits
                 acc, v = word[:abits].as_signed(), word[abits:].as_signed()
+                current = Signal(signed(max(abits, len(addend)) + 1), name=f"sum_{lane}")
+                m.d.comb += current.eq(acc + addend)
                 acc_next = Signal(signed(abits), name=f"acc_{lane}")
-                m.d.comb += acc_next.eq(acc + product)
+                m.d.comb += acc_next.eq(current)
                 accumulated = Cat(acc_next, v)
-                total = self._adaptive_sum(m, acc + bias, v, decay, gain, lane)
+                total = self._adaptive_sum(m, current, v, decay, gain, lane)
             else:
                 v = word.as_signed()
+                total = Signal(signed(max(sbits, len(addend)) + 1), name=f"sum_{lane}")
+                m.d.comb += total.eq(v + addend)
                 accumulated = Signal(signed(sbits), name=f"acc_{lane}")
-                m.d.comb += accumulated.eq(v + product)
-                # Update: V + bias (a bistable fire phase takes no input), clamp where the bounds
-                # allow saturation, fire, reset, then leak for the next step.
-                total = Signal(signed(sbits + 1), name=f"sum_{lane}")
-                m.d.comb += total.eq(Mux(quiet, v, v + bias) if bistable else v + bias)
+                m.d.comb += accumulated.eq(total)
+            # Update: clamp where the bounds allow saturation, fire, reset, then leak for the
+            # next step.
             clamped = Signal(signed(len(total) if adaptive else sbits), name=f"v_{lane}")
-            if bounds.saturates:
-                m.d.comb += clamped.eq(Mux(total > bounds.state_high, bounds.state_high,
-                                           Mux(total < bounds.state_low, bounds.state_low, total)))
-            else:
+            fits = self._fits(total)
+            if fits is None:
                 m.d.comb += clamped.eq(total)
-            neuron_exists = (stage1_group * lanes + lane) < layer.n_out
+            else:
+                m.d.comb += clamped.eq(Mux(fits, total,
+                                           Mux(total[-1], bounds.state_low, bounds.state_high)))
+            neuron_exists = (stage2_group * lanes + lane) < layer.n_out
             level = Signal(self.spike_bits, name=f"level_{lane}")
             # V after firing and reset: within the state range (clamped, or proven to fit), so
             # the adaptive field and the debug view keep state_bits of it without loss.
             membrane = Signal(signed(nbits if adaptive else sbits), name=f"membrane_{lane}")
-            single = neuron.kind in ("if", "lif", "bistable")  # fire iff V >= θ
             if single:
-                # One subtraction serves the comparison (its sign) and the reset: not a
-                # comparator and a subtractor, two carry chains in series after V + bias.
-                above = Signal(signed(len(clamped) + 1), name=f"above_{lane}")
-                m.d.comb += above.eq(clamped - threshold)
+                # The fire test and the subtractive reset share one adder, V + (bias − θ), beside
+                # V + bias (not after it): clamped − θ, which saturation makes a constant.
+                offset = -threshold if bistable else offsets[lane].as_signed()
+                above = Signal(signed(max(sbits, obits) + 1), name=f"above_{lane}")
+                m.d.comb += above.eq(v + offset)
                 fire = ~above[-1]
+                if fits is not None:
+                    low, high = bounds.state_low, bounds.state_high
+                    fire = Mux(fits, fire, Mux(total[-1], int(low >= threshold),
+                                               int(high >= threshold)))
+                    above = Mux(fits, above, Mux(total[-1], low - threshold, high - threshold))
                 if bistable:
                     fire = fire & fire_phase & ~waiting
                 m.d.comb += level.eq(Mux(neuron_exists, fire, 0))
@@ -435,21 +546,40 @@ class LayerEngine(wiring.Component):
             else:
                 updated = Signal(signed(sbits), name=f"next_{lane}")
                 m.d.comb += updated.eq(Mux(last_step, 0, self._leak(m, membrane, lane)))
-            new_word.append(Mux(stage1_update, updated, accumulated))
+            new_word.append(Mux(stage2_update, updated, accumulated))
+            accumulated_word.append(accumulated)
             spikes.append(fired)
             debug_values.append(membrane[:nbits])
-            m.d.sync += spike_values[lane].eq(Mux(stage1 & advance & stage1_update, level,
-                                                  spike_values[lane]))
+            if self.spike_bits > 1:
+                with m.If(advance):
+                    m.d.sync += stage3_values[lane].eq(level)
+                with m.If(stage3 & advance):
+                    m.d.sync += spike_values[lane].eq(stage3_values[lane])
         m.d.comb += v_wr.data.eq(Cat(*new_word))
-        with m.If(stage1 & advance):
+        with m.If(stage2 & advance):
             m.d.comb += v_wr.en.eq(self._write_enable(s))
-            with m.If(stage1_update):
-                m.d.sync += [spike_mask.eq(Cat(*spikes)), spike_base.eq(self._first_neuron(s)),
-                             emitting.eq(Cat(*spikes).any()),
-                             last_spike.eq(at_most_one(Cat(*spikes)))]
-        m.d.comb += [self.membranes.valid.eq(stage1 & advance & stage1_update),
+        # Stage 3 -> emitter: the flags come from the registered mask, not from the adders'.
+        with m.If(advance):
+            m.d.sync += [stage3.eq(stage2 & stage2_update), stage3_mask.eq(Cat(*spikes)),
+                         stage3_base.eq(self._first_neuron(s))]
+        with m.If(stage3 & advance):
+            m.d.sync += [spike_mask.eq(stage3_mask), spike_base.eq(stage3_base),
+                         emitting.eq(stage3_mask.any()), last_spike.eq(at_most_one(stage3_mask))]
+        m.d.comb += [self.membranes.valid.eq(stage2 & advance & stage2_update),
                      self.membranes.first.eq(self._first_neuron(s)),
                      self.membranes.values.eq(Cat(*debug_values))]
+
+        # Stage 1's membrane word, forwarded: an accumulate in stage 2 writes the word stage 1
+        # read a cycle too early (read and write are two cycles apart). Only engines whose
+        # consecutive issues can address one word need it (module docstring).
+        if self._adjacent_same_word():
+            forward = (stage2 & ~stage2_update & self._write_enable(s)
+                       & (stage1_address == stage2_address))
+            with m.If(advance):
+                m.d.sync += v2.eq(Mux(forward, Cat(*accumulated_word), v_rd.data))
+        else:
+            with m.If(advance):
+                m.d.sync += v2.eq(v_rd.data)
 
         # ---- stage 0: issue reads ----------------------------------------------------------
         w_addr, b_addr, v_addr = self._read_addresses(m, s)
@@ -460,7 +590,7 @@ class LayerEngine(wiring.Component):
         m.d.sync += stage1.eq(Mux(advance, issue_accumulate | issue_update, stage1))
         with m.If(advance):
             m.d.sync += [stage1_update.eq(updating), stage1_group.eq(group),
-                         stage1_value.eq(event_value)]
+                         stage1_value.eq(event_value), stage1_address.eq(v_addr)]
             self._latch_stage1(m, s)
             self._step_counters(m, s, issue_accumulate, issue_update)
 
@@ -495,6 +625,19 @@ class LayerEngine(wiring.Component):
         return m
 
     # ---- neuron arithmetic -----------------------------------------------------------------
+    def _fits(self, total):
+        """Where the layer can saturate: whether ``total`` lies in the state range, else None.
+
+        The range is that of ``state_bits`` signed bits, so ``total`` fits when its bits from
+        ``state_bits - 1`` up are all equal: a tree of gates, no comparator's carry chain.
+        """
+        bounds, nbits = self.bounds, self.layer.neuron.state_bits
+        if not bounds.saturates or len(total) <= nbits:
+            return None
+        assert (bounds.state_low, bounds.state_high) == (-(1 << (nbits - 1)), (1 << (nbits - 1)) - 1)
+        top = total[nbits - 1:]
+        return top.all() | ~top.any()
+
     def _times_value(self, operand, value):
         """``operand · value``: a select for spikes, shift-add for graded values, else a multiply.
 

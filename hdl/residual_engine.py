@@ -124,9 +124,6 @@ class _IdentityNeurons(LayerEngine):
                                 sum(table_bits(self.layer)))
         return shapes
 
-    def _declare_addressing(self, m, s):
-        s.stage1_address = Signal(range(max(self.n_groups, 2)), name="stage1_address")
-
     def _read_addresses(self, m, s):
         n = self.layer.n_out
         word, lane = divmod_const(m, s.event_index, self.lanes, n - 1, "event_word")
@@ -134,11 +131,8 @@ class _IdentityNeurons(LayerEngine):
         m.d.comb += s.v_addr.eq(Mux(s.updating, s.group, word))
         return lane, s.group, s.v_addr
 
-    def _latch_stage1(self, m, s):
-        m.d.sync += s.stage1_address.eq(s.v_addr)
-
-    def _write_address(self, s):
-        return s.stage1_address
+    def _adjacent_same_word(self) -> bool:
+        return True  # consecutive events may add into one word
 
     def _last_issue(self, s):
         return Const(1)  # an event is one word: released in the cycle it issues

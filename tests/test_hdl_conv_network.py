@@ -102,7 +102,7 @@ def test_describe_and_defaults_for_conv_networks():
     assert memories["layer_p1.counts"]["depth"] == 4 * 16
     assert memories["layer_g.counts"]["depth"] == 5
     per_step = design["cost_model"]["per_layer"]
-    assert per_step[0]["cycles_per_step"] == "events * 18 + 131"      # 9 * 2; 64 * 2 + 3
+    assert per_step[0]["cycles_per_step"] == "events * 18 + 133"      # 9 * 2; 64 * 2 + 5
     assert per_step[1]["cycles_per_step"] == "events * 4 + 67"        # 2x2 taps; 64 outputs + 3
     assert per_step[3]["cycles_per_step"] == "events * 1 + 8"
     assert design["layers"][1]["kind"] == "orpool"

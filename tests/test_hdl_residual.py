@@ -203,7 +203,7 @@ def test_describe_and_defaults_for_a_residual_network():
     entry = design["layers"][2]
     assert (entry["kind"], entry["source"], entry["delay"], entry["n_out"], entry["groups"]) == (
         "residual", "c1", 2, 48, 10)
-    assert design["cost_model"]["per_layer"][2]["cycles_per_step"] == "events * 1 + 14"  # 10 + 4
+    assert design["cost_model"]["per_layer"][2]["cycles_per_step"] == "events * 1 + 16"  # 10 + 5 + 1
 
 
 def test_residual_lanes_and_unbuildable_residuals_are_refused():
