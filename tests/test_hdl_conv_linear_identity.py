@@ -10,6 +10,7 @@ Updated again for issue 6: the engines register the words they read (stage 2 com
 registers, with forwarding where one word can be issued twice in a row), fire on
 ``V + (bias - θ)`` beside ``V + bias``, clamp by the sum's top bits, register the spike mask in a
 stage 3 before the emitter, and the readout registers its input event.
+Updated for issue 5: graded spikes (here MT-LIF's) multiply by shift-add, not a multiplier.
 """
 
 import hashlib
@@ -35,7 +36,7 @@ DIGESTS = {
                                           thresholds=(60, 2), state_bits=(7, 4)), [2, 3], False,
                    "cac950bbdeb35f4af62ff145e99ea77a330b455c965d69642daddc1b289d5f8c"),
     "mtlif-hybrid": (lambda: kind_netspec(4, "mtlif", "hybrid"), [3, 5], False,
-                     "ab5f4b7b64b3625b376b1ee469f9893284f4e362137c59640e7b85ad69041191"),
+                     "a580d0cbc46e6a84d385faa286551dc9f45d335162918bf22db446d767cc423e"),
     "adaptive-hybrid": (lambda: kind_netspec(3, "adaptive", "hybrid"), [4, 5], False,
                         "0ff6da495108b07b2c959d67dc7324ae4c4efdb8c9338546c360f6e82a8881be"),
     "bistable-latency": (lambda: kind_netspec(3, "bistable", "latency"), [4, 5], False,
