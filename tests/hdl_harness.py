@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 from amaranth.sim import Simulator
 
+from spikeforge.golden import run
 from spikeforge.hdl.network import NetworkTop
 
 
@@ -56,3 +57,20 @@ def simulate_network(spec, lanes, images, max_cycles: int = 200_000):
     sim.add_testbench(bench)
     sim.run()
     return counts_per_image, cycles
+
+
+def check_network(spec, lanes, images):
+    """Simulate ``images`` and assert each image's readout equals the golden executor's.
+
+    Returns
+    -------
+    expected : list of list of int
+        The golden readout of each image (counts, or membranes for ``readout="membrane"``).
+    cycles : list of int
+        The latency of each image.
+    """
+    values, cycles = simulate_network(spec, lanes, images)
+    expected = run(spec, images).counts.tolist()
+    for index, (want, got) in enumerate(zip(expected, values)):
+        assert got == want, f"image {index}: golden {want}, RTL {got}"
+    return expected, cycles

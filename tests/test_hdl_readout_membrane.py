@@ -15,7 +15,7 @@ from spikeforge.hdl.network import SUPPORTED_NEURONS, NetworkTop, output_shape
 from spikeforge.netspec import LayerSpec, NetSpec, NONE_NEURON
 from spikeforge.synthetic import network_strategy, random_netspec
 
-from hdl_harness import simulate_network
+from hdl_harness import check_network
 from test_hdl_network import stream_network
 
 
@@ -24,11 +24,7 @@ def membrane(spec: NetSpec) -> NetSpec:
 
 
 def _check(spec, lanes, images):
-    values, cycles = simulate_network(spec, lanes, images)
-    expected = run(spec, images).counts.tolist()
-    for index, (want, got) in enumerate(zip(expected, values)):
-        assert got == want, f"image {index}: golden {want}, RTL {got}"
-    return expected
+    return check_network(spec, lanes, images)[0]
 
 
 def test_output_is_signed_state_bits():
