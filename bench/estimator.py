@@ -440,7 +440,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--families", default=",".join(FAMILIES))
     parser.add_argument("--eval", type=int, default=20, help="random evaluation networks per family")
-    parser.add_argument("--calib", type=int, default=12, help="random calibration networks per family")
+    parser.add_argument("--calib", type=int, default=24, help="random calibration networks per family")
     parser.add_argument("--fit", action="store_true", help="refit the LUT coefficients first")
     parser.add_argument("--demo", default="/tmp/est-demo/netspec.npz",
                         help="the demo NetSpec (spikeforge train --out /tmp/est-demo)")
