@@ -3,6 +3,7 @@
     python bench/estimator.py [--families ice40,ecp5,gowin] [--eval N] [--calib N] [--fit]
                               [--demo PATH] [--no-synth] [--markdown]
     python bench/estimator.py --images [--fit] [--no-synth] [--markdown]
+    python bench/estimator.py --prune [--families ...] [--calib N] [--eval N]
 
 For each family it synthesises (``nice -n 10``, one at a time; the same ``synth_<family>``
 command and options as the board build, see :data:`SYNTH`) the NetworkTop of
@@ -232,10 +233,15 @@ def _save_cache(cache: dict) -> None:
     os.replace(tmp, CACHE)
 
 
+def cache_key(family: str, il_text: str) -> str:
+    """The cache key of a synthesis: the digest of the synth command and the RTLIL."""
+    return hashlib.sha256((SYNTH[family] + "\n" + il_text).encode()).hexdigest()[:24]
+
+
 def synthesize(spec: NetSpec, lanes, family: str, cache: dict, allow: bool = True) -> dict | None:
     """Post-synthesis cells of ``spec`` on ``family`` (from the cache, or by running yosys)."""
     il_text = _rtlil(spec, lanes)
-    key = hashlib.sha256((SYNTH[family] + "\n" + il_text).encode()).hexdigest()[:24]
+    key = cache_key(family, il_text)
     if key in cache:
         return cache[key]
     if not allow:
@@ -404,11 +410,37 @@ def summarize(rows: list[dict]) -> dict:
     return summary
 
 
+def prune(families: list[str], calib: int, evaluation: int, demo: str | None, cache: dict) -> dict:
+    """Drop the cache entries of ``families`` that no current network's RTLIL has any more.
+
+    The current networks are every set the bench synthesises: the named ones (demo, kinds), the
+    ``evaluation`` random networks, the ``calib`` calibration networks and the image networks
+    (calibration, evaluation, trained). An entry made on older RTL (another digest) of the same
+    network is what goes; the tests match entries by network name and lanes, so a stale entry
+    left next to a fresh one could be read instead of it. Nothing is synthesised.
+    """
+    from spikeforge.hdl.network import default_lanes
+
+    named = (_networks("named", 0, demo) + _networks("eval", evaluation, None)
+             + _networks("calib", calib, None) + image_networks("calib") + image_networks("eval")
+             + image_networks("trained"))
+    keep = set()
+    for _, spec, lanes in named:
+        il_text = _rtlil(spec, list(lanes) if lanes is not None else default_lanes(spec))
+        keep.update(cache_key(family, il_text) for family in families)
+    dropped = [k for k, e in cache.items() if e.get("family") in families and k not in keep]
+    for key in dropped:
+        del cache[key]
+    _save_cache(cache)
+    return {"pruned": len(dropped), "kept": sum(1 for e in cache.values() if e.get("family") in families),
+            "families": families}
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--families", default=",".join(FAMILIES))
     parser.add_argument("--eval", type=int, default=20, help="random evaluation networks per family")
-    parser.add_argument("--calib", type=int, default=12, help="random calibration networks per family")
+    parser.add_argument("--calib", type=int, default=24, help="random calibration networks per family")
     parser.add_argument("--fit", action="store_true", help="refit the LUT coefficients first")
     parser.add_argument("--demo", default="/tmp/est-demo/netspec.npz",
                         help="the demo NetSpec (spikeforge train --out /tmp/est-demo)")
@@ -417,6 +449,10 @@ def main(argv=None) -> int:
     parser.add_argument("--images", action="store_true",
                         help="the image networks instead: fit (--fit) the image LUT groups on "
                              "image-0..5, evaluate on image-6..10 and the trained nets")
+    parser.add_argument("--prune", action="store_true",
+                        help="only drop the cache entries of --families whose RTLIL no current "
+                             "network has (syntheses of older RTL); with the --calib/--eval "
+                             "counts of the sets to keep")
     parser.add_argument("--markdown", action="store_true",
                         help="print the per-family error table (markdown) instead of JSON")
     args = parser.parse_args(argv)
@@ -424,6 +460,9 @@ def main(argv=None) -> int:
     cache = _load_cache()
     allow = not args.no_synth
     result = {"cache": str(CACHE.relative_to(ROOT)), "families": {}}
+    if args.prune:
+        print(json.dumps(prune(families, args.calib, args.eval, args.demo, cache)))
+        return 0
     if args.images:
         return _main_images(args, families, cache, allow, result)
     if args.fit:

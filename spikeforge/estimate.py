@@ -440,8 +440,9 @@ def never_fires(layer: LayerSpec, bounds: LayerBounds) -> bool:
 
     A saturating layer clamps ``V`` to ``state_high``; if the threshold is above it (``>=``
     neurons) or not below it (adaptive neurons fire on ``V > θ``), no spike is ever emitted.
-    yosys/ABC folds the comparison to 0 and then removes the emitter and, downstream, every
-    accumulate path fed by it (weights memory, adders, multipliers) and spike counters.
+    ABC folds the comparison to 0 and yosys removes the layer's datapath and memories; on the
+    pipelined engines that happens after the flip-flops are mapped, so the layer's stage 3 and
+    emitter registers stay (not proven constant) and so does the next layer's accumulate path.
     """
     if not bounds.saturates:
         return False
@@ -564,9 +565,17 @@ def _layer_row(layer: LayerSpec, bounds: LayerBounds, lanes: int, value_bits: in
     gbits = _bits(max(g, 2))
     if silent:
         # Nothing it computes is observable (the membranes only matter through spikes): synthesis
-        # keeps the handshake only (holding, group, phase and stage flags, end-of-step marker).
-        row.ffs = 1 + gbits + 4
-        terms = {"counter_bits": gbits, "control": 1.0}
+        # removes the datapath and its memories. It keeps the handshake (holding, updating,
+        # end-of-step marker, the valid and update flags of stages 1-3, group and the stage 1-2
+        # groups) and the emitter's registers: the fire comparison becomes constant only inside
+        # ABC, after the flip-flops are mapped, so the stage 3 and emitter masks (and values,
+        # bases, emitting, last_spike) stay, and with them the next layer's event path.
+        base_bits = (g * lanes * positions).bit_length()
+        row.ffs = 8 + 3 * gbits
+        row.ffs += 2 + 2 * lanes + 2 * base_bits + (2 * lanes * sp_bits if sp_bits > 1 else 0)
+        terms = {"counter_bits": 3 * gbits, "control": 1.0,
+                 "lane_bits": lanes * (1 + sp_bits + _bits(max(lanes, 2))),
+                 "address_bits": base_bits}
         if neuron.kind == "bistable":
             row.ffs += _bits(max(timesteps, 2)) + 1 + _bits(max(neuron.phase, 2))
             terms["counter_bits"] += _bits(max(timesteps, 2)) + _bits(max(neuron.phase, 2))
@@ -953,7 +962,7 @@ def _image_rows(spec: NetSpec, lanes, family: str) -> tuple[list[int], list]:
                 row = _layer_row(layer, bound, p, value_bits, spec.timesteps, family, fed, silent,
                                  shapes=shape)
             rows.append(row)
-            fed = not silent
+            # A silent layer's spike registers stay (see _layer_row): the next engine is fed.
         emits[layer.name] = fed
         value_bits = out_bits[index]
     rows.append(_readout_row(spec, value_bits, fed, lanes[-1]))
@@ -1010,7 +1019,8 @@ def structural_rows(spec: NetSpec, lanes=None, family: str = "ice40") -> tuple[l
         silent = never_fires(layer, bound)
         rows.append(_layer_row(layer, bound, p, value_bits, spec.timesteps, family, fed, silent))
         value_bits = spike_bits(layer)
-        fed = not silent
+        # Downstream of a layer that never fires the event path stays: its spike registers are
+        # not proven constant (see _layer_row), so ``fed`` remains true.
     rows.append(_readout_row(spec, value_bits, fed, lanes[-1]))
     rows.append(_top_row())
     return lanes, rows
