@@ -133,9 +133,14 @@ def membrane_signature(layer: LayerSpec, lanes: int, positions: int = 1) -> wiri
     ``first + i * positions``) and ``values`` (``lanes`` signed ``state_bits`` membranes after
     firing and reset, lane 0 in the low bits; lanes past ``n_out`` hold no neuron).
     """
-    g = groups(layer.n_out, lanes)
+    return membrane_port(layer.n_out, lanes, layer.neuron.state_bits, positions)
+
+
+def membrane_port(n_out: int, lanes: int, state_bits: int, positions: int = 1) -> wiring.Signature:
+    """:func:`membrane_signature` from the sizes alone (what a membrane readout connects to)."""
+    g = groups(n_out, lanes)
     return wiring.Signature({"valid": Out(1), "first": Out(range(max(g * lanes * positions, 2))),
-                             "values": Out(lanes * layer.neuron.state_bits)})
+                             "values": Out(lanes * state_bits)})
 
 
 def pack(values, bits: int) -> int:

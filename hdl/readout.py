@@ -10,6 +10,7 @@ from amaranth.lib.wiring import In, Out
 
 from .cost import groups
 from .events import event_stream
+from .layer_engine import membrane_port
 from .select import select
 
 
@@ -93,14 +94,6 @@ class SpikeCountReadout(wiring.Component):
             with m.Else():
                 m.d.sync += position.eq(position + 1)
         return m
-
-
-def membrane_port(n_out: int, lanes: int, state_bits: int) -> wiring.Signature:
-    """The membranes view of a linear engine (as :func:`~spikeforge.hdl.layer_engine.membrane_signature`
-    builds it for ``n_out`` neurons, ``lanes`` lanes and ``state_bits``-wide membranes)."""
-    g = groups(n_out, lanes)
-    return wiring.Signature({"valid": Out(1), "first": Out(range(max(g * lanes, 2))),
-                             "values": Out(lanes * state_bits)})
 
 
 class MembraneReadout(wiring.Component):
