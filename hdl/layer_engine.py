@@ -29,20 +29,26 @@ Pipeline. The engine issues one group per cycle through four stages:
 * stage 1 registers the words as read, with nothing between a block RAM's output and its
   register but, for the membrane word, the forwarding multiplexer below; it also registers
   ``bias − θ`` per lane and the ``± scale × value`` of binary weights;
-* stage 2 computes from registers and writes the membrane word back. One adder per lane serves
-  both phases (``V + W·x``, or ``V + bias`` at the update); beside it (not after it) a second one
-  gives ``V + (bias − θ)``, whose sign is the fire test and whose value the subtractive reset
-  keeps. Where the layer can saturate, the clamp is a test of ``V + bias``'s top bits (they are
-  all equal when it fits ``state_bits``) that turns both results into constants;
-* stage 3 registers the update's spike mask, from which the emitter takes it with its flags
-  (``mask != 0``, at most one spike) computed from this register, not from the adders.
+* stage 2 computes from registers. One adder per lane serves both phases (``V + W·x``, or
+  ``V + bias`` at the update); beside it (not after it) a second one gives ``V + (bias − θ)``,
+  whose sign is the fire test and whose value the subtractive reset keeps. An accumulate writes
+  its word back here; an update registers its sums, with a flag of whether ``V + bias`` fits
+  ``state_bits`` (its top bits all equal) where the layer can saturate;
+* stage 3 finishes an update from those registers: the clamp (the flag turns both sums into
+  constants), fire, reset, the leak of the next step; it writes the word back and hands the
+  spike mask to the emitter, whose flags (``mask != 0``, at most one spike) are a few gates
+  from registers, not from the adders. An update's adders and its clamp-fire-reset logic are
+  thus in different cycles (each is one long path on a slow device such as the iCE40), at the
+  cost of these registers; the accumulate, the common case, still writes in stage 2. The one
+  write port is never claimed twice: an update follows the step's last accumulate, and the
+  next accumulate waits for the end-of-step marker, which waits for stage 3.
 
-A word is read two cycles before it is written, so an issue can meet a word still in flight:
+An accumulated word is read two cycles before it is written, so an issue can meet a word still in flight:
 the membrane read port is transparent to its write port (a read in the cycle of the write to
 its word returns the new value), and stage 1 takes the word stage 2 is writing instead of the
 one it read (forwarding). Only an accumulate is ever forwarded: an update is followed by no
 issue to its word before the end-of-step marker has gone, which waits for the update to leave
-stage 2. Forwarding is built only where consecutive issues can address one word (one group,
+stage 3. Forwarding is built only where consecutive issues can address one word (one group,
 ``G == 1``; the residual engine): with ``G >= 2`` consecutive issues are different groups, so a
 word is issued again at the earliest in the cycle of its write, which the transparent port covers.
 Spikes in stage 3 that the emitter cannot take yet hold every stage (all updates then: the
@@ -51,8 +57,8 @@ emitter to be empty). After the last step of an image the membranes are cleared 
 image.
 
 For debugging, the ``membranes`` output shows, in every update cycle, the membranes of the group
-just updated (after firing and reset, before any leak of the next step: the golden executor's
-recorded ``V``). Nothing reads it in a normal build, so Yosys removes it; the network top exposes
+just updated in stage 3 (after firing and reset, before any leak of the next step: the golden
+executor's recorded ``V``). Nothing reads it in a normal build, so Yosys removes it; the network top exposes
 it only when asked (``NetworkTop(..., debug=True)``).
 """
 
@@ -224,15 +230,15 @@ class LayerEngine(wiring.Component):
         """Copy more stage-1 state to stage 2 (nothing: the group and the address are copied)."""
 
     def _write_address(self, s):
-        """Membrane word written in stage 2."""
+        """Membrane word of the issue in stage 2 (an accumulate writes it there, an update in stage 3)."""
         return s.stage2_address
 
     def _write_enable(self, s):
-        """Whether stage 2 writes its word (always: every word read is a neuron group)."""
+        """Whether an accumulate in stage 2 writes its word (always: every word read is a neuron group)."""
         return 1
 
     def _first_neuron(self, s):
-        """Output index of lane 0 of the word in stage 2."""
+        """Output index of lane 0 of the word in stage 2 (registered into stage 3 for the emitter)."""
         return s.stage2_group * self.lanes
 
     def _adjacent_same_word(self) -> bool:
@@ -340,10 +346,11 @@ class LayerEngine(wiring.Component):
         spike_mask = Signal(lanes)
         spike_values = [Signal(self.spike_bits, name=f"spike_value_{lane}") for lane in range(lanes)]
         spike_base = Signal(range(G * lanes * self.positions + 1))
-        # Stage 3: an updated group's spikes, registered on their way to the emitter.
+        # Stage 3: an update's sums, registered; it finishes the update (clamp, fire, reset, leak),
+        # writes the word back and hands the spikes to the emitter.
         stage3 = Signal()
-        stage3_mask = Signal(lanes)
-        stage3_values = [Signal(self.spike_bits, name=f"stage3_value_{lane}") for lane in range(lanes)]
+        stage3_group = Signal.like(group)
+        stage3_address = Signal(range(words))
         stage3_base = Signal.like(spike_base)
         marker_pending = Signal()               # end-of-step event still to send
         neuron = layer.neuron
@@ -468,13 +475,11 @@ class LayerEngine(wiring.Component):
                     m.d.sync += offsets[lane].eq(bias - threshold)
             self._latch_stage2(m, s)
 
-        # ---- stage 2: compute on the registered words, write back, fire --------------------
-        m.d.comb += v_wr.addr.eq(self._write_address(s))
+        # ---- stage 2: the sums from the registered words; an accumulate writes back -------------
+        # ---- stage 3: an update finishes from its registered sums, writes back, fires ----------
         last_step = step == self.timesteps - 1
-        new_word = []
+        stage3_lanes = []          # per lane: the update's sums, registered (see _finish_update)
         accumulated_word = []
-        spikes = []
-        debug_values = []
         for lane in range(lanes):
             word = v2[lane * lane_bits:(lane + 1) * lane_bits]
             if wbits == 1:
@@ -505,26 +510,47 @@ class LayerEngine(wiring.Component):
                 m.d.comb += total.eq(v + addend)
                 accumulated = Signal(signed(sbits), name=f"acc_{lane}")
                 m.d.comb += accumulated.eq(total)
-            # Update: clamp where the bounds allow saturation, fire, reset, then leak for the
-            # next step.
-            clamped = Signal(signed(len(total) if adaptive else sbits), name=f"v_{lane}")
+            accumulated_word.append(accumulated)
+            # The update's sums go to stage 3 through registers (unsigned, read back signed:
+            # see ``offsets``): ``V + bias``, whether it fits the state range where the layer
+            # can saturate, and for fire-at-θ neurons ``V + (bias − θ)``, computed beside it.
+            regs = SimpleNamespace(total=Signal(len(total), name=f"stage3_sum_{lane}"))
+            stage3_lanes.append(regs)
             fits = self._fits(total)
+            if fits is not None:
+                regs.fits = Signal(name=f"stage3_fits_{lane}")
+            with m.If(advance):
+                m.d.sync += regs.total.eq(total)
+                if fits is not None:
+                    m.d.sync += regs.fits.eq(fits)
+            if single:
+                offset = -threshold if bistable else offsets[lane].as_signed()
+                above = Signal(signed(max(sbits, obits) + 1), name=f"above_{lane}")
+                m.d.comb += above.eq(v + offset)
+                regs.above = Signal(len(above), name=f"stage3_above_{lane}")
+                with m.If(advance):
+                    m.d.sync += regs.above.eq(above)
+
+        new_word, spikes, levels, debug_values = [], [], [], []
+        for lane, regs in enumerate(stage3_lanes):
+            total = regs.total.as_signed()
+            # Clamp where the bounds allow saturation; the registered fits flag says when.
+            clamped = Signal(signed(len(total) if adaptive else sbits), name=f"v_{lane}")
+            fits = getattr(regs, "fits", None)
             if fits is None:
                 m.d.comb += clamped.eq(total)
             else:
                 m.d.comb += clamped.eq(Mux(fits, total,
                                            Mux(total[-1], bounds.state_low, bounds.state_high)))
-            neuron_exists = (stage2_group * lanes + lane) < layer.n_out
+            neuron_exists = (stage3_group * lanes + lane) < layer.n_out
             level = Signal(self.spike_bits, name=f"level_{lane}")
             # V after firing and reset: within the state range (clamped, or proven to fit), so
             # the adaptive field and the debug view keep state_bits of it without loss.
             membrane = Signal(signed(nbits if adaptive else sbits), name=f"membrane_{lane}")
             if single:
-                # The fire test and the subtractive reset share one adder, V + (bias − θ), beside
-                # V + bias (not after it): clamped − θ, which saturation makes a constant.
-                offset = -threshold if bistable else offsets[lane].as_signed()
-                above = Signal(signed(max(sbits, obits) + 1), name=f"above_{lane}")
-                m.d.comb += above.eq(v + offset)
+                # The fire test and the subtractive reset share one sum, V + (bias − θ), which
+                # saturation makes a constant.
+                above = regs.above.as_signed()
                 fire = ~above[-1]
                 if fits is not None:
                     low, high = bounds.state_low, bounds.state_high
@@ -547,31 +573,36 @@ class LayerEngine(wiring.Component):
             else:
                 m.d.comb += membrane.eq(Mux(fired, 0, clamped))
             if adaptive:
-                updated = Mux(last_step, 0, Cat(Const(0, abits), membrane))
+                updated = Mux(last_step, 0, Cat(Const(0, bounds.acc_bits), membrane))
             else:
                 updated = Signal(signed(sbits), name=f"next_{lane}")
                 m.d.comb += updated.eq(Mux(last_step, 0, self._leak(m, membrane, lane)))
-            new_word.append(Mux(stage2_update, updated, accumulated))
-            accumulated_word.append(accumulated)
+            new_word.append(updated)
             spikes.append(fired)
+            levels.append(level)
             debug_values.append(membrane[:nbits])
-            if self.spike_bits > 1:
-                with m.If(advance):
-                    m.d.sync += stage3_values[lane].eq(level)
-                with m.If(stage3 & advance):
-                    m.d.sync += spike_values[lane].eq(stage3_values[lane])
-        m.d.comb += v_wr.data.eq(Cat(*new_word))
-        with m.If(stage2 & advance):
-            m.d.comb += v_wr.en.eq(self._write_enable(s))
-        # Stage 3 -> emitter: the flags come from the registered mask, not from the adders'.
+        # One write port: stage 3 writes an update, stage 2 an accumulate. They never meet: an
+        # update follows the step's last accumulate, and the next accumulate waits for the
+        # end-of-step marker, which waits for stage 3.
+        m.d.comb += [
+            v_wr.addr.eq(Mux(stage3, stage3_address, self._write_address(s))),
+            v_wr.data.eq(Mux(stage3, Cat(*new_word), Cat(*accumulated_word))),
+            v_wr.en.eq(advance & (stage3 | (stage2 & ~stage2_update & self._write_enable(s)))),
+        ]
         with m.If(advance):
-            m.d.sync += [stage3.eq(stage2 & stage2_update), stage3_mask.eq(Cat(*spikes)),
+            m.d.sync += [stage3.eq(stage2 & stage2_update), stage3_group.eq(stage2_group),
+                         stage3_address.eq(self._write_address(s)),
                          stage3_base.eq(self._first_neuron(s))]
+        # Stage 3 -> emitter: the mask's flags come from the fire bits, which come from
+        # registers through a few gates (no adder).
+        mask = Cat(*spikes)
         with m.If(stage3 & advance):
-            m.d.sync += [spike_mask.eq(stage3_mask), spike_base.eq(stage3_base),
-                         emitting.eq(stage3_mask.any()), last_spike.eq(at_most_one(stage3_mask))]
-        m.d.comb += [self.membranes.valid.eq(stage2 & advance & stage2_update),
-                     self.membranes.first.eq(self._first_neuron(s)),
+            m.d.sync += [spike_mask.eq(mask), spike_base.eq(stage3_base),
+                         emitting.eq(mask.any()), last_spike.eq(at_most_one(mask))]
+            if self.spike_bits > 1:
+                m.d.sync += [spike_values[lane].eq(levels[lane]) for lane in range(lanes)]
+        m.d.comb += [self.membranes.valid.eq(stage3 & advance),
+                     self.membranes.first.eq(stage3_base),
                      self.membranes.values.eq(Cat(*debug_values))]
 
         # Stage 1's membrane word, forwarded: an accumulate in stage 2 writes the word stage 1

@@ -318,27 +318,39 @@ class NetworkTop(wiring.Component):
         in_flight = Signal(range(3))
         per_image = values_per_image(spec.input, spec.timesteps)  # T·size for events, else size
         position = Signal(range(max(per_image, 2)))  # index of the next input value
-        # ``position == 0`` and ``in_flight == 2`` as registered bits: ``input.ready`` depends on
-        # them, and the bridge's handshake logic follows it within the same cycle.
+        # An image's start and finish reach the bookkeeping (``starts``, ``in_flight``) through
+        # registers, a cycle late: the input handshake and the readout's sit at opposite ends of
+        # the design, and nothing but these two flags then joins them. ``starts`` hold the cycle
+        # after the first value's; ``in_flight`` is brought up to date with the two flags.
+        started, finished = Signal(), Signal()
+        # ``position == 0``, and "the next value is a third image's first", as registered bits:
+        # ``input.ready`` depends on them, and the bridge's handshake logic follows it within the
+        # same cycle.
         at_first = Signal(init=1)  # position == 0
-        blocked = at_first & in_flight[1]
+        blocked = Signal()
         m.d.comb += [buffer.input.payload.eq(self.input.payload),
                      buffer.input.valid.eq(self.input.valid & ~blocked),
                      self.input.ready.eq(buffer.input.ready & ~blocked)]
         accepted = self.input.valid & self.input.ready
+        next_at_first = Mux(accepted, position == per_image - 1, at_first)
+        # Images in flight next cycle: the bookkeeping's count brought up to date with the flags
+        # (started, finished) and this cycle's start and finish.
+        next_images = Signal(range(4))
+        m.d.comb += next_images.eq(in_flight + started - finished + (accepted & at_first) - last_value)
+        m.d.sync += [at_first.eq(next_at_first), blocked.eq(next_at_first & (next_images == 2))]
         with m.If(accepted):
-            m.d.sync += [position.eq(Mux(position == per_image - 1, 0, position + 1)),
-                         at_first.eq(position == per_image - 1)]
-        start = accepted & at_first
-        finish = last_value
-        with m.If(finish):
-            # Both cycles counted: first value accepted and last count sent.
-            m.d.sync += self.cycles.eq(now - starts[0] + 1)
-        with m.If(start & finish):  # one image leaves (so one was in flight), the next arrives
+            m.d.sync += position.eq(Mux(position == per_image - 1, 0, position + 1))
+        m.d.sync += [started.eq(accepted & at_first), finished.eq(last_value)]
+        with m.If(last_value):
+            # Both cycles counted: first value accepted (``starts[0]`` - 1) and last count sent.
+            # An image finishes long after it starts and after the previous one's finish, so
+            # ``starts[0]`` is already this image's.
+            m.d.sync += self.cycles.eq(now - starts[0] + 2)
+        with m.If(started & finished):  # one image leaves (so one was in flight), the next arrives
             m.d.sync += starts[0].eq(now)
-        with m.Elif(finish):
+        with m.Elif(finished):
             m.d.sync += [starts[0].eq(starts[1]), in_flight.eq(in_flight - 1)]
-        with m.Elif(start):
+        with m.Elif(started):
             m.d.sync += [starts[0].eq(Mux(in_flight == 0, now, starts[0])),
                          starts[1].eq(now), in_flight.eq(in_flight + 1)]
         return m

@@ -363,3 +363,21 @@ def test_events_input_side_is_described_and_lints_clean(tmp_path):
     path = tmp_path / "spikeforge_top.v"  # Verilator -Wall: file named as its module
     path.write_text(generate_verilog(spec, [4, 5]))
     assert _verilator(path) == []
+
+
+@pytest.mark.parametrize("sizes, lanes, timesteps", [((1, 4, 12), [4, 1], 1),
+                                                     ((1, 2, 16), [2, 1], 1),
+                                                     ((2, 3, 16), [3, 1], 2)])
+def test_a_third_image_waits_and_every_latency_is_exact(sizes, lanes, timesteps):
+    """Tiny images behind a slow last layer: the input buffer is free again while two images
+    are still in flight, so a third one's first value must wait (the top's two start slots,
+    kept through registered start and finish flags, would be overrun). Without that wait these
+    latencies come out wrong."""
+    spec = random_netspec(seed=3, sizes=sizes, timesteps=timesteps, thresholds=(1, 1),
+                          state_bits=(8, 6))
+    images = np.random.default_rng(3).integers(0, 17, (8, sizes[0]))
+    results = stream_network(spec, lanes, images, seed=3, backpressure=True)
+    expected = run(spec, images).counts.tolist()
+    for index, result in enumerate(results):
+        assert result["counts"] == expected[index], f"image {index}"
+        assert result["cycles"] == result["measured"], f"image {index}: {result}"
