@@ -227,10 +227,18 @@ def _load_cache() -> dict:
     return json.loads(CACHE.read_text()) if CACHE.is_file() else {}
 
 
-def _save_cache(cache: dict) -> None:
-    tmp = CACHE.with_suffix(".json.part")
-    tmp.write_text(json.dumps(cache, indent=1, sort_keys=True))
-    os.replace(tmp, CACHE)
+def _save_cache(cache: dict, merge: bool = True) -> None:
+    """Write the cache. ``merge``: first take in what another run (e.g. ``--images`` beside the
+    linear networks, one per core) wrote meanwhile; ``--prune`` writes its own view instead."""
+    import fcntl
+
+    with open(CACHE.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if merge:
+            cache.update({key: value for key, value in _load_cache().items() if key not in cache})
+        tmp = CACHE.with_suffix(".json.part")
+        tmp.write_text(json.dumps(cache, indent=1, sort_keys=True))
+        os.replace(tmp, CACHE)
 
 
 def cache_key(family: str, il_text: str) -> str:
@@ -431,7 +439,7 @@ def prune(families: list[str], calib: int, evaluation: int, demo: str | None, ca
     dropped = [k for k, e in cache.items() if e.get("family") in families and k not in keep]
     for key in dropped:
         del cache[key]
-    _save_cache(cache)
+    _save_cache(cache, merge=False)
     return {"pruned": len(dropped), "kept": sum(1 for e in cache.values() if e.get("family") in families),
             "families": families}
 

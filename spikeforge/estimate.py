@@ -440,9 +440,9 @@ def never_fires(layer: LayerSpec, bounds: LayerBounds) -> bool:
 
     A saturating layer clamps ``V`` to ``state_high``; if the threshold is above it (``>=``
     neurons) or not below it (adaptive neurons fire on ``V > θ``), no spike is ever emitted.
-    ABC folds the comparison to 0 and yosys removes the layer's datapath and memories; on the
-    pipelined engines that happens after the flip-flops are mapped, so the layer's stage 3 and
-    emitter registers stay (not proven constant) and so does the next layer's accumulate path.
+    ABC folds the comparison to 0, after the flip-flops are mapped: the fire and reset logic goes,
+    but the datapath and memories stay (stage 3's registered sums keep the membrane loop alive),
+    as do the emitter's registers (not proven constant) and the next layer's accumulate path.
     """
     if not bounds.saturates:
         return False
@@ -470,20 +470,21 @@ def _rom_data_columns(values, bits: int, depth: int) -> int:
 
 
 def _pipeline_ffs(layer, bounds: LayerBounds, lanes: int, value_bits: int, g: int,
-                  positions: int, shapes: dict, mapped: dict, fed: bool) -> int:
+                  positions: int, shapes: dict, mapped: dict, fed: bool,
+                  silent: bool = False) -> int:
     """Registers of the engine's pipeline after the reads (``hdl/layer_engine.py``).
 
     Stage 2: its valid and phase flags and group; copies of the membrane word, of the weight
     word (or the lanes' products, with multi-bit weights and values) and of the bias word (a ROM
     left to logic: its non-constant columns only, as its read register); ``bias − θ`` per lane
     for IF and LIF neurons (its non-constant columns); ``± scale · value`` of binary weights; the
-    event value of multi-bit weights. Stage 3: valid flag, spike mask, base index, and the
-    spike values of graded spikes.
+    event value of multi-bit weights. Stage 3 (an update's sums, :func:`_stage3_lane_ffs`): valid
+    flag, word address, base index, the group where the last one is partial, and per lane the
+    sums.
     """
     import numpy as np
 
     neuron = layer.neuron
-    sp_bits = spike_bits(layer)
     wbits = layer.weight_bits
     ffs = 2 + (_bits(max(g, 2)) if g > 1 else 0)
     ffs += lanes * lane_word_bits(layer, bounds)
@@ -511,8 +512,26 @@ def _pipeline_ffs(layer, bounds: LayerBounds, lanes: int, value_bits: int, g: in
                             np.zeros(padded - layer.n_out, np.int64)]).reshape(g, lanes).T
         obits = max(bias_bits(layer), neuron.threshold.bit_length() + 1) + 1
         ffs += _rom_data_columns(b - neuron.threshold, obits, depth)
-    ffs += 1 + lanes + (g * lanes * positions).bit_length() + (lanes * sp_bits if sp_bits > 1 else 0)
-    return ffs
+    ffs += 1 + (g * lanes * positions).bit_length() + _bits(max(g * positions, 2))
+    ffs += _bits(max(g, 2)) if layer.n_out % lanes else 0
+    return ffs + lanes * _stage3_lane_ffs(layer, bounds, silent)
+
+
+def _stage3_lane_ffs(layer, bounds: LayerBounds, silent: bool = False) -> int:
+    """Registers per lane between an update's adders and its clamp, fire and reset (stage 3).
+
+    ``V + bias`` (the bits the clamp keeps, and its sign where it can saturate), the fits flag
+    where it can saturate, and for fire-at-θ neurons ``V + (bias − θ)``: all its bits for a
+    subtractive reset (the reset keeps it), only its sign for a reset to zero; none where the
+    layer never fires (``silent``: the fire test is constant). Yosys drops the bits nothing reads.
+    """
+    neuron = layer.neuron
+    saturates = bounds.saturates
+    width = (neuron.state_bits if neuron.kind == "adaptive" else bounds.sum_bits) + saturates
+    width += saturates  # the fits flag
+    if neuron.kind in ("if", "lif", "bistable") and not silent:
+        width += bounds.sum_bits + 1 if neuron.reset == "subtract" else 1
+    return width
 
 
 def _rom_columns(layer, memory: str, lanes: int, depth: int, width: int) -> int:
@@ -563,25 +582,10 @@ def _layer_row(layer: LayerSpec, bounds: LayerBounds, lanes: int, value_bits: in
     row = ComponentEstimate(f"layer_{layer.name}")
     terms: dict[str, float] = {}
     gbits = _bits(max(g, 2))
-    if silent:
-        # Nothing it computes is observable (the membranes only matter through spikes): synthesis
-        # removes the datapath and its memories. It keeps the handshake (holding, updating,
-        # end-of-step marker, the valid and update flags of stages 1-3, group and the stage 1-2
-        # groups) and the emitter's registers: the fire comparison becomes constant only inside
-        # ABC, after the flip-flops are mapped, so the stage 3 and emitter masks (and values,
-        # bases, emitting, last_spike) stay, and with them the next layer's event path.
-        base_bits = (g * lanes * positions).bit_length()
-        row.ffs = 8 + 3 * gbits
-        row.ffs += 2 + 2 * lanes + 2 * base_bits + (2 * lanes * sp_bits if sp_bits > 1 else 0)
-        terms = {"counter_bits": 3 * gbits, "control": 1.0,
-                 "lane_bits": lanes * (1 + sp_bits + _bits(max(lanes, 2))),
-                 "address_bits": base_bits}
-        if neuron.kind == "bistable":
-            row.ffs += _bits(max(timesteps, 2)) + 1 + _bits(max(neuron.phase, 2))
-            terms["counter_bits"] += _bits(max(timesteps, 2)) + _bits(max(neuron.phase, 2))
-        row.terms = terms
-        return row
-
+    # A layer that never fires (``silent``) keeps its datapath and memories: stage 3's
+    # registered sums close the membrane loop, which yosys cannot prove unobservable. Only its
+    # fire and reset logic becomes constant (inside ABC), and the fire-test sums then lose their
+    # readers (:func:`_stage3_lane_ffs`).
     # Memories.
     shapes = memory_shapes(layer, bounds, lanes) if shapes is None else shapes
     mapped = {}
@@ -615,7 +619,8 @@ def _layer_row(layer: LayerSpec, bounds: LayerBounds, lanes: int, value_bits: in
     if not fed:  # holding, the event's index and value, stage 1's value: constant
         ffs -= 1 + ibits + 2 * value_bits
     row.ffs += ffs
-    row.ffs += _pipeline_ffs(layer, bounds, lanes, value_bits, g, positions, shapes, mapped, fed)
+    row.ffs += _pipeline_ffs(layer, bounds, lanes, value_bits, g, positions, shapes, mapped, fed,
+                             silent)
 
     # LUT terms, per lane: accumulate, bias add, clamp, fire, reset, leak, write-back muxes.
     adaptive = neuron.kind == "adaptive"
