@@ -39,7 +39,7 @@ Other layer kinds replace ``events · G + G`` by ``events · per_event + walk`` 
 
 The engines with neurons (linear, conv2d, residual) have ``STEP_OVERHEAD`` per step (measured
 with the linear one); the pool engines, whose pipeline is two stages shorter (they read a count
-and write it back, no registered words nor spike register), ``POOL_STEP_OVERHEAD``.
+and write it back, no registered words nor stage 3), ``POOL_STEP_OVERHEAD``.
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ import numpy as np
 from spikeforge.netspec import NetSpec, layer_shapes
 
 # Cycles per layer and step besides events · G + G (measured, and pinned by the tests): the
-# pipeline after the reads (registered words, compute, spike register) before the last group's
+# pipeline after the reads (registered words, sums, stage 3's finish) before the last group's
 # spikes reach the emitter, the end-of-step marker's transfer, and taking the next step's first
 # event.
 STEP_OVERHEAD = 5
