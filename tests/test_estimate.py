@@ -276,7 +276,8 @@ def _image_sets():
 
 def _cached_images(family: str, role: str) -> list[tuple[str, object, dict]]:
     """(network, estimate, measured) of the cached image networks of ``role`` (calib/eval),
-    matched by name and lanes (syntheses of hdl 00af393, stage 3 finishing the update; see docs/estimator.md)."""
+    matched by name and lanes (syntheses of hdl 00af393, stage 3 finishing the update; see
+    docs/estimator.md)."""
     bench, calib, evaluation = _image_sets()
     cache = json.loads(bench.CACHE.read_text())
     by_key = {(e["family"], e["name"], tuple(e["lanes"])): e for e in cache.values()}
