@@ -43,18 +43,17 @@ Pipeline. The engine issues one group per cycle through four stages:
   write port is never claimed twice: an update follows the step's last accumulate, and the
   next accumulate waits for the end-of-step marker, which waits for stage 3.
 
-An accumulated word is read two cycles before it is written, so an issue can meet a word still in flight:
-the membrane read port is transparent to its write port (a read in the cycle of the write to
-its word returns the new value), and stage 1 takes the word stage 2 is writing instead of the
-one it read (forwarding). Only an accumulate is ever forwarded: an update is followed by no
-issue to its word before the end-of-step marker has gone, which waits for the update to leave
-stage 3. Forwarding is built only where consecutive issues can address one word (one group,
-``G == 1``; the residual engine): with ``G >= 2`` consecutive issues are different groups, so a
-word is issued again at the earliest in the cycle of its write, which the transparent port covers.
-Spikes in stage 3 that the emitter cannot take yet hold every stage (all updates then: the
-accumulate of the next step starts after the end-of-step marker, which waits for stage 3 and the
-emitter to be empty). After the last step of an image the membranes are cleared for the next
-image.
+An accumulated word is read two cycles before it is written, so an issue can meet a word still in
+flight: the membrane read port is transparent to its write port (a read in the cycle of the write
+to its word returns the new value), and stage 1 takes the word stage 2 is writing instead of the
+one it read (forwarding). Only an accumulate is ever forwarded: an update is followed by no issue
+to its word before the end-of-step marker has gone, which waits for the update to leave stage 3.
+Forwarding is built only where consecutive issues can address one word (one group, ``G == 1``; the
+residual engine): with ``G >= 2`` consecutive issues are different groups, so a word is issued
+again at the earliest in the cycle of its write, which the transparent port covers. Spikes in stage
+3 that the emitter cannot take yet hold every stage (all updates then: the accumulate of the next
+step starts after the end-of-step marker, which waits for stage 3 and the emitter to be empty).
+After the last step of an image the membranes are cleared for the next image.
 
 For debugging, the ``membranes`` output shows, in every update cycle, the membranes of the group
 just updated in stage 3 (after firing and reset, before any leak of the next step: the golden
@@ -230,15 +229,18 @@ class LayerEngine(wiring.Component):
         """Copy more stage-1 state to stage 2 (nothing: the group and the address are copied)."""
 
     def _write_address(self, s):
-        """Membrane word of the issue in stage 2 (an accumulate writes it there, an update in stage 3)."""
+        """Membrane word of the issue in stage 2 (an accumulate writes it there, an update in
+        stage 3)."""
         return s.stage2_address
 
     def _write_enable(self, s):
-        """Whether an accumulate in stage 2 writes its word (always: every word read is a neuron group)."""
+        """Whether an accumulate in stage 2 writes its word (always: every word read is a neuron
+        group)."""
         return 1
 
     def _first_neuron(self, s):
-        """Output index of lane 0 of the word in stage 2 (registered into stage 3 for the emitter)."""
+        """Output index of lane 0 of the word in stage 2 (registered into stage 3 for the
+        emitter)."""
         return s.stage2_group * self.lanes
 
     def _adjacent_same_word(self) -> bool:
