@@ -39,6 +39,21 @@ def _fitted(family: str) -> bool:
     return bool(load_coefficients()["families"].get(family))
 
 
+def test_ecp5_counts_the_constant_products_synthesis_puts_in_dsps():
+    # index × G (G = 7), group × lanes in stages 2 and 3 (lanes 3), and a factor leak's V × λ per
+    # lane: MULT18X18Ds in synth_ecp5. Powers of two are shifts, and iCE40 keeps them in logic.
+    spec = random_netspec(0, sizes=(20, 21, 4), weight_bits=(1, 4))
+    plain = estimate_resources(spec, [3, 4], "ecp5").layer("layer_fc1").dsps
+    assert plain == 3
+    assert estimate_resources(spec, [4, 4], "ecp5").layer("layer_fc1").dsps == 1   # G 6, lanes 4
+    assert estimate_resources(spec, [3, 4], "ice40").layer("layer_fc1").dsps == 0
+    leak = dataclasses.replace(spec.layers[0].neuron, kind="lif", leak="factor", leak_factor=3,
+                               frac_bits=2)
+    leaky = dataclasses.replace(spec, layers=(dataclasses.replace(spec.layers[0], neuron=leak),)
+                                + spec.layers[1:])
+    assert estimate_resources(leaky, [3, 4], "ecp5").layer("layer_fc1").dsps == plain + 3
+
+
 @pytest.mark.parametrize("family", FAMILIES)
 def test_recorded_synthesis_within_15_percent_and_brams_exact(family):
     estimate = estimate_resources(random_netspec(0), [8, 10], family)
@@ -236,8 +251,8 @@ def test_a_layer_that_cannot_fire_keeps_its_datapath():
     # fire comparison becomes constant only inside ABC, after the flip-flops are mapped, and
     # stage 3's registered sums keep the membrane loop (memory -> adders -> sums -> write back)
     # alive: the layer keeps its memories and datapath, minus the fire-test sums (synth_ecp5 of
-    # random-1, hierarchy kept: layer_fc1 207 flip-flops, 9 LUT RAMs; its 9 MULT18X18D are the 6
-    # adaptive products per lane the estimate counts and 3 constant products it does not).
+    # random-1, hierarchy kept: layer_fc1 207 flip-flops, 9 LUT RAMs, 9 MULT18X18D: the 6 adaptive
+    # products of its 3 lanes and 3 constant products, index × G and two group × lanes).
     bench = load_bench("estimator")
     spec, lanes = bench.random_network(100_008)   # fc1 and fc2 never fire, fc3 does
     rows = structural_rows(spec, lanes, "ecp5")[1]
@@ -247,7 +262,7 @@ def test_a_layer_that_cannot_fire_keeps_its_datapath():
     spec, lanes = bench.random_network(1)          # fc1 never fires
     fc1 = structural_rows(spec, lanes, "ecp5")[1][1]
     assert abs(fc1.ffs - 207) <= 0.15 * 207, fc1.ffs
-    assert fc1.lutrams == 9 and fc1.dsps == 6
+    assert fc1.lutrams == 9 and fc1.dsps == 9
 
 
 def test_unmodelled_layer_kind_is_named():
