@@ -478,9 +478,8 @@ class LayerEngine(wiring.Component):
             self._latch_stage2(m, s)
 
         # ---- stage 2: the sums from the registered words; an accumulate writes back -------------
-        # ---- stage 3: an update finishes from its registered sums, writes back, fires ----------
         last_step = step == self.timesteps - 1
-        stage3_lanes = []          # per lane: the update's sums, registered (see _finish_update)
+        stage3_lanes = []          # per lane: the update's sums, registered for stage 3
         accumulated_word = []
         for lane in range(lanes):
             word = v2[lane * lane_bits:(lane + 1) * lane_bits]
@@ -533,6 +532,7 @@ class LayerEngine(wiring.Component):
                 with m.If(advance):
                     m.d.sync += regs.above.eq(above)
 
+        # ---- stage 3: an update finishes from its registered sums, writes back, fires ----------
         new_word, spikes, levels, debug_values = [], [], [], []
         for lane, regs in enumerate(stage3_lanes):
             total = regs.total.as_signed()
