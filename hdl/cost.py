@@ -3,6 +3,7 @@
 One image costs, in cycles::
 
     n_in                                         load: one input value per cycle
+  + INPUT_QUEUE                                  the queue between input buffer and first layer
   + Σ_t Σ_l (events_l,t · G_l + G_l + STEP_OVERHEAD)   accumulate, update, end-of-step marker
   + n_out                                        stream the counts out
 
@@ -57,6 +58,9 @@ from spikeforge.netspec import NetSpec, layer_shapes
 STEP_OVERHEAD = 5
 # The pool engines' (sum, average, OR pools, gap): read latency, marker, next event.
 POOL_STEP_OVERHEAD = 3
+# Cycles per image of the registered queue between the input buffer and the first layer
+# (:class:`~spikeforge.hdl.events.EventQueue`): its latency; its two entries keep the rate.
+INPUT_QUEUE = 1
 
 
 def groups(n_out: int, lanes: int) -> int:
@@ -189,7 +193,7 @@ def predicted_cycles(spec: NetSpec, lanes: Sequence[int], active_inputs: int,
             events = float(spikes_per_step[index])
     compute = spec.timesteps * sum(entry["cycles_per_step"] for entry in per_layer)
     return {"per_layer": per_layer, "load": spec.input.size, "readout": spec.n_out,
-            "total": spec.input.size + compute + spec.n_out}
+            "total": spec.input.size + INPUT_QUEUE + compute + spec.n_out}
 
 
 def utilization(synaptic_ops: int, cycles: int, lanes: Sequence[int]) -> float:
@@ -217,8 +221,9 @@ def cost_formula(spec: NetSpec, lanes: Sequence[int]) -> dict:
         worst_step += worst_events * per_event + walk + overhead + extra
         worst_events = float(_outputs(layer, out_shape))
     return {
-        "formula": "cycles = input.size + sum_t sum_l (events_l,t * G_l + G_l + "
+        "formula": f"cycles = input.size + {INPUT_QUEUE} + sum_t sum_l (events_l,t * G_l + G_l + "
                    f"{STEP_OVERHEAD}) + n_out, G_l = ceil(n_out_l / lanes_l)",
         "per_layer": per_layer,
-        "worst_case_cycles": int(spec.input.size + spec.timesteps * worst_step + spec.n_out),
+        "worst_case_cycles": int(spec.input.size + INPUT_QUEUE + spec.timesteps * worst_step
+                                 + spec.n_out),
     }

@@ -6,8 +6,9 @@ events have ``value`` 1; the first layer receives the direct-coded input values.
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, unsigned
+from amaranth.hdl import Module, Shape, unsigned
 from amaranth.lib import data, stream, wiring
+from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.wiring import In, Out
 
 
@@ -51,4 +52,35 @@ class EventFork(wiring.Component):
         m.d.comb += [a.payload.eq(inp.payload), b.payload.eq(inp.payload),
                      a.valid.eq(inp.valid & b.ready), b.valid.eq(inp.valid & a.ready),
                      inp.ready.eq(a.ready & b.ready)]
+        return m
+
+
+class EventQueue(wiring.Component):
+    """A two-event queue that registers both directions of an event stream.
+
+    Between a producer and a consumer whose handshake logic is deep, such as the input buffer's
+    replay and the first layer's stall logic, the queue splits the path: the producer sees a
+    ``ready`` decoded from the queue's own fill level, and the consumer a ``valid`` and payload
+    read from its registers. An event costs one cycle more on its way (latency 1); two entries
+    keep the throughput at one event per cycle. It is :class:`amaranth.lib.fifo.SyncFIFO` of
+    depth 2 with event payloads.
+    """
+
+    DEPTH = 2
+
+    def __init__(self, count: int, value_bits: int):
+        signature = event_stream(count, value_bits)
+        self._layout = event_layout(count, value_bits)
+        super().__init__({"events_in": In(signature), "events_out": Out(signature)})
+
+    def elaborate(self, platform):
+        m = Module()
+        width = Shape.cast(self._layout).width
+        m.submodules.fifo = fifo = SyncFIFO(width=width, depth=self.DEPTH)
+        m.d.comb += [fifo.w_data.eq(self.events_in.payload.as_value()),
+                     fifo.w_en.eq(self.events_in.valid),
+                     self.events_in.ready.eq(fifo.w_rdy),
+                     self.events_out.payload.eq(fifo.r_data),
+                     self.events_out.valid.eq(fifo.r_rdy),
+                     fifo.r_en.eq(self.events_out.ready)]
         return m

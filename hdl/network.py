@@ -19,7 +19,7 @@ from .input_buffer import InputBuffer, event_value_bits, values_per_image
 from .conv_engine import ConvEngine
 from .cost import predicted_cycles  # noqa: F401  (re-exported: the cost model's home was here)
 from .geometry import window
-from .events import EventFork
+from .events import EventFork, EventQueue
 from .layer_engine import LayerEngine, memory_shapes, membrane_signature, spike_bits
 from .pool_engine import POOL_KINDS, PoolEngine, pool_memory_shapes
 from .readout import MembraneReadout, SpikeCountReadout
@@ -261,7 +261,12 @@ class NetworkTop(wiring.Component):
         spec = self.spec
         m.submodules.input_buffer = buffer = InputBuffer(spec.input, spec.timesteps,
                                                          draws_per_cycle=self.draws_per_cycle)
-        upstream, value_bits = buffer.events, buffer.event_value_bits
+        # The replay's read address and the first layer's stall logic would otherwise form one
+        # long path (the iCE40's critical one): a registered queue splits it, for one cycle per
+        # image.
+        m.submodules.input_queue = queue = EventQueue(spec.input.size, buffer.event_value_bits)
+        wiring.connect(m, buffer.events, queue.events_in)
+        upstream, value_bits = queue.events_out, buffer.event_value_bits
         stage = 0  # position among the layers with neurons (the bistable schedule's stage)
         # Residual shortcuts: the source's stream is forked, its copy waits here for the residual.
         tapped = {layer.source: layer.name for layer in spec.layers if layer.kind == "residual"}
