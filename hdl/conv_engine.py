@@ -216,10 +216,11 @@ class ConvEngine(LayerEngine):
     def _first_neuron(self, s):
         return s.stage2_group * (self.lanes * self.positions) + s.stage2_position
 
-    def _adjacent_same_word(self) -> bool:
-        """With one group: the last tap of an event and the first of the next can share an
-        output position (and the update's first word can be the last one accumulated)."""
-        return self.n_groups == 1
+    def _same_word_within(self, distance: int) -> bool:
+        """With at most ``distance`` groups: taps of nearby events can share an output position
+        (and the update's first word can be one just accumulated); one position's words come
+        round every ``G`` cycles at the earliest."""
+        return self.n_groups <= distance
 
     def _spike_index(self, base, lane):
         return base + lane * self.positions

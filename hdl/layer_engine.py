@@ -32,25 +32,26 @@ Pipeline. The engine issues one group per cycle through four stages:
 * stage 2 computes from registers. One adder per lane serves both phases (``V + W·x``, or
   ``V + bias`` at the update); beside it (not after it) a second one gives ``V + (bias − θ)``,
   whose sign is the fire test and whose value the subtractive reset keeps. An accumulate writes
-  its word back here; an update registers its sums, with a flag of whether ``V + bias`` fits
-  ``state_bits`` (its top bits all equal) where the layer can saturate;
-* stage 3 finishes an update from those registers: the clamp (the flag turns both sums into
+  its word into a register for stage 3; an update registers its sums, with a flag of whether
+  ``V + bias`` fits ``state_bits`` (its top bits all equal) where the layer can saturate;
+* stage 3 writes an accumulate's registered word back, or finishes an update from its registers: the clamp (the flag turns both sums into
   constants), fire, reset, the leak of the next step; it writes the word back and hands the
   spike mask to the emitter, whose flags (``mask != 0``, at most one spike) are a few gates
   from registers, not from the adders. An update's adders and its clamp-fire-reset logic are
   thus in different cycles (each is one long path on a slow device such as the iCE40), at the
-  cost of these registers; the accumulate, the common case, still writes in stage 2. The one
-  write port is never claimed twice: an update follows the step's last accumulate, and the
-  next accumulate waits for the end-of-step marker, which waits for stage 3.
+  cost of these registers; likewise an accumulate's adder and the memory's write port. Every
+  write comes from stage 3's registers, so the write port has one address and no arbitration:
+  stage 3 holds one issue, an accumulate or an update.
 
-An accumulated word is read two cycles before it is written, so an issue can meet a word still in
-flight: the membrane read port is transparent to its write port (a read in the cycle of the write
-to its word returns the new value), and stage 1 takes the word stage 2 is writing instead of the
-one it read (forwarding). Only an accumulate is ever forwarded: an update is followed by no issue
-to its word before the end-of-step marker has gone, which waits for the update to leave stage 3.
-Forwarding is built only where consecutive issues can address one word (one group, ``G == 1``; the
-residual engine): with ``G >= 2`` consecutive issues are different groups, so a word is issued
-again at the earliest in the cycle of its write, which the transparent port covers. Spikes in stage
+An accumulated word is read three cycles before it is written, so an issue can meet a word still
+in flight: the membrane read port is transparent to its write port (a read in the cycle of the
+write to its word returns the new value), and stage 1 takes the newer word instead of the one it
+read (forwarding): the sum stage 2 computes now (the issue one cycle before), else the word stage
+3 writes now (two cycles before). Only an accumulate is ever forwarded: an update is followed by
+no issue to its word before the end-of-step marker has gone, which waits for the update to leave
+stage 3. Each forward is built only where issues that far apart can address one word: a word is
+issued again at the earliest ``G`` cycles later (the groups go round in order), except in the
+residual engine, whose consecutive events may add into one word. Spikes in stage
 3 that the emitter cannot take yet hold every stage (all updates then: the accumulate of the next
 step starts after the end-of-step marker, which waits for stage 3 and the emitter to be empty).
 After the last step of an image the membranes are cleared for the next image.
@@ -243,19 +244,22 @@ class LayerEngine(wiring.Component):
         emitter)."""
         return s.stage2_group * self.lanes
 
-    def _adjacent_same_word(self) -> bool:
-        """Whether two consecutive issues can address one membrane word (then stage 1 takes the
-        word stage 2 writes). Here only with one group: the next event's group, or the update's
-        first, follows the last group, ``G - 1``."""
-        return self.n_groups == 1
+    def _same_word_within(self, distance: int) -> bool:
+        """Whether two issues ``distance`` cycles apart can address one membrane word (then stage
+        1 takes the newer word, see the module docstring). Here only with at most ``distance``
+        groups: the groups are issued in order, so a word comes back after ``G`` cycles at the
+        earliest."""
+        return self.n_groups <= distance
 
     def _spike_index(self, base, lane):
         """Output index of ``lane`` of a word whose lane 0 is ``base``."""
         return base + lane
 
     def _last_issue(self, s):
-        """True in the cycle stage 0 issues its last word of an event or of the update pass."""
-        return s.group == self.n_groups - 1
+        """True in the cycle stage 0 issues its last word of an event or of the update pass
+        (always with one group: a constant, not a compare of a counter that stays 0, since it
+        is on the path from this engine's ``ready`` back to the upstream emitter)."""
+        return Const(1) if self.n_groups == 1 else s.group == self.n_groups - 1
 
     def _step_counters(self, m, s, issue_accumulate, issue_update):
         """Advance the group; at the last, release the event or finish the update pass."""
@@ -351,7 +355,12 @@ class LayerEngine(wiring.Component):
         # Stage 3: an update's sums, registered; it finishes the update (clamp, fire, reset, leak),
         # writes the word back and hands the spikes to the emitter.
         stage3 = Signal()
-        stage3_group = Signal.like(group)
+        # Only the last group can have lanes without a neuron: a flag, not the group number, so
+        # that the fire bits (and the emitter's flags after them) need no comparison.
+        tail_lanes = layer.n_out - (G - 1) * lanes  # lanes of the last group that hold neurons
+        stage3_last_group = Signal()
+        stage3_accumulate = Signal()  # stage 3 holds an accumulate: it writes stage3_word
+        stage3_word = Signal(shapes["membranes"][1])
         stage3_address = Signal(range(words))
         stage3_base = Signal.like(spike_base)
         marker_pending = Signal()               # end-of-step event still to send
@@ -459,18 +468,27 @@ class LayerEngine(wiring.Component):
             minus = Signal(len(magnitude) + 1, name="stage2_minus")
             m.d.comb += magnitude.eq(self._times_value(layer.scale, stage1_value))
         stage2_value = Signal.like(stage1_value)
+        # Stage 2 adds one addend: the bias at an update, the weight times the value at an
+        # accumulate. Each register holds 0 when its addend is not the one (a synchronous reset,
+        # no gate after the block RAM), so stage 2 ORs them: one LUT before the adder's carry
+        # chain, not a product's multiplexer and then the phase's.
         with m.If(advance):
             m.d.sync += [stage2.eq(stage1), stage2_update.eq(stage1_update),
                          stage2_group.eq(stage1_group), stage2_address.eq(stage1_address),
-                         b2.eq(b_rd.data), stage2_value.eq(stage1_value)]
+                         b2.eq(Mux(stage1_update, b_rd.data, 0)),
+                         stage2_value.eq(stage1_value)]
             if value_products:
                 for lane in range(lanes):
                     weight = w_rd.data[lane * wbits:(lane + 1) * wbits].as_signed()
-                    m.d.sync += w2[lane].eq(self._times_value(weight, stage1_value))
+                    m.d.sync += w2[lane].eq(Mux(stage1_update, 0,
+                                                self._times_value(weight, stage1_value)))
+            elif wbits == 1:
+                m.d.sync += w2.eq(w_rd.data)  # selects between plus and minus, which are 0
             else:
-                m.d.sync += w2.eq(w_rd.data)
+                m.d.sync += w2.eq(Mux(stage1_update, 0, w_rd.data))
             if wbits == 1:
-                m.d.sync += [plus.eq(magnitude), minus.eq(-magnitude)]
+                m.d.sync += [plus.eq(Mux(stage1_update, 0, magnitude)),
+                             minus.eq(Mux(stage1_update, 0, -magnitude))]
             if fire_offset:
                 for lane in range(lanes):
                     bias = b_rd.data[lane * bbits:(lane + 1) * bbits].as_signed()
@@ -493,8 +511,9 @@ class LayerEngine(wiring.Component):
             bias = b2[lane * bbits:(lane + 1) * bbits].as_signed()
             if bistable:
                 bias = Mux(quiet, 0, bias)  # a bistable fire phase takes no input
-            # One adder serves both phases: V + W·x while accumulating, V + bias at the update.
-            addend = Mux(stage2_update, bias, product)
+            # One adder serves both phases: V + W·x while accumulating, V + bias at the update
+            # (the other addend is 0, see stage 1).
+            addend = product | bias
             if adaptive:
                 # Accumulate into the low field only; V waits for the update, which scales both.
                 abits = bounds.acc_bits
@@ -544,7 +563,7 @@ class LayerEngine(wiring.Component):
             else:
                 m.d.comb += clamped.eq(Mux(fits, total,
                                            Mux(total[-1], bounds.state_low, bounds.state_high)))
-            neuron_exists = (stage3_group * lanes + lane) < layer.n_out
+            neuron_exists = 1 if lane < tail_lanes else ~stage3_last_group
             level = Signal(self.spike_bits, name=f"level_{lane}")
             # V after firing and reset: within the state range (clamped, or proven to fit), so
             # the adaptive field and the debug view keep state_bits of it without loss.
@@ -583,16 +602,18 @@ class LayerEngine(wiring.Component):
             spikes.append(fired)
             levels.append(level)
             debug_values.append(membrane[:nbits])
-        # One write port: stage 3 writes an update, stage 2 an accumulate. They never meet: an
-        # update follows the step's last accumulate, and the next accumulate waits for the
-        # end-of-step marker, which waits for stage 3.
+        # One write port, fed by stage 3 alone: an accumulate's registered word, or an update's.
+        stage2_writes = stage2 & ~stage2_update & self._write_enable(s)
         m.d.comb += [
-            v_wr.addr.eq(Mux(stage3, stage3_address, self._write_address(s))),
-            v_wr.data.eq(Mux(stage3, Cat(*new_word), Cat(*accumulated_word))),
-            v_wr.en.eq(advance & (stage3 | (stage2 & ~stage2_update & self._write_enable(s)))),
+            v_wr.addr.eq(stage3_address),
+            v_wr.data.eq(Mux(stage3, Cat(*new_word), stage3_word)),
+            v_wr.en.eq(advance & (stage3 | stage3_accumulate)),
         ]
         with m.If(advance):
-            m.d.sync += [stage3.eq(stage2 & stage2_update), stage3_group.eq(stage2_group),
+            m.d.sync += [stage3.eq(stage2 & stage2_update),
+                         stage3_accumulate.eq(stage2_writes),
+                         stage3_word.eq(Cat(*accumulated_word)),
+                         stage3_last_group.eq(stage2_group == G - 1),
                          stage3_address.eq(self._write_address(s)),
                          stage3_base.eq(self._first_neuron(s))]
         # Stage 3 -> emitter: the mask's flags come from the fire bits, which come from
@@ -607,17 +628,19 @@ class LayerEngine(wiring.Component):
                      self.membranes.first.eq(stage3_base),
                      self.membranes.values.eq(Cat(*debug_values))]
 
-        # Stage 1's membrane word, forwarded: an accumulate in stage 2 writes the word stage 1
-        # read a cycle too early (read and write are two cycles apart). Only engines whose
-        # consecutive issues can address one word need it (module docstring).
-        if self._adjacent_same_word():
-            forward = (stage2 & ~stage2_update & self._write_enable(s)
-                       & (stage1_address == stage2_address))
-            with m.If(advance):
-                m.d.sync += v2.eq(Mux(forward, Cat(*accumulated_word), v_rd.data))
-        else:
-            with m.If(advance):
-                m.d.sync += v2.eq(v_rd.data)
+        # Stage 1's membrane word, forwarded: an accumulate in stage 2 or stage 3 writes the word
+        # stage 1 read too early (read and write are three cycles apart). Only engines whose
+        # issues that close can address one word get each forward (module docstring); the
+        # newer word wins.
+        word_read = v_rd.data
+        if self._same_word_within(2):
+            from_stage3 = stage3_accumulate & (stage1_address == stage3_address)
+            word_read = Mux(from_stage3, stage3_word, word_read)
+        if self._same_word_within(1):
+            from_stage2 = stage2_writes & (stage1_address == stage2_address)
+            word_read = Mux(from_stage2, Cat(*accumulated_word), word_read)
+        with m.If(advance):
+            m.d.sync += v2.eq(word_read)
 
         # ---- stage 0: issue reads ----------------------------------------------------------
         w_addr, b_addr, v_addr = self._read_addresses(m, s)

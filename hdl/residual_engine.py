@@ -131,8 +131,8 @@ class _IdentityNeurons(LayerEngine):
         m.d.comb += s.v_addr.eq(Mux(s.updating, s.group, word))
         return lane, s.group, s.v_addr
 
-    def _adjacent_same_word(self) -> bool:
-        return True  # consecutive events may add into one word
+    def _same_word_within(self, distance: int) -> bool:
+        return True  # events one or two cycles apart may add into one word
 
     def _last_issue(self, s):
         return Const(1)  # an event is one word: released in the cycle it issues
