@@ -94,7 +94,10 @@ class UARTReceiver(wiring.Component):
         # init=1: the line idles high, so leaving reset must not look like a start bit.
         m.submodules.sync_rx = FFSynchronizer(self.rx, line, init=1)
 
-        timer = Signal(range(divisor))
+        # Counts down past 0 to -1: the sign bit says the wait is over, one gate instead of a
+        # comparison of every bit (on the path to the received byte's register).
+        timer = Signal(range(-1, divisor))
+        expired = timer[-1]
         bit = Signal(range(8))
         shift = Signal(8)
 
@@ -106,26 +109,26 @@ class UARTReceiver(wiring.Component):
                 with m.If(~line):
                     # Sample in the middle of each bit: half a bit from the start edge, less
                     # the ~3 cycles the synchronizer and this state took to see it.
-                    m.d.sync += timer.eq(max(divisor // 2 - 3, 0))
+                    m.d.sync += timer.eq(max(divisor // 2 - 3, 0) - 1)
                     m.next = "START"
             with m.State("START"):
-                with m.If(timer != 0):
+                with m.If(~expired):
                     m.d.sync += timer.eq(timer - 1)
                 with m.Elif(line):
                     m.next = "IDLE"  # a glitch, not a start bit
                 with m.Else():
-                    m.d.sync += [timer.eq(divisor - 1), bit.eq(0)]
+                    m.d.sync += [timer.eq(divisor - 2), bit.eq(0)]
                     m.next = "DATA"
             with m.State("DATA"):
-                with m.If(timer != 0):
+                with m.If(~expired):
                     m.d.sync += timer.eq(timer - 1)
                 with m.Else():
-                    m.d.sync += [shift.eq(Cat(shift[1:], line)), timer.eq(divisor - 1),
+                    m.d.sync += [shift.eq(Cat(shift[1:], line)), timer.eq(divisor - 2),
                                  bit.eq(bit + 1)]
                     with m.If(bit == 7):
                         m.next = "STOP"
             with m.State("STOP"):
-                with m.If(timer != 0):
+                with m.If(~expired):
                     m.d.sync += timer.eq(timer - 1)
                 with m.Elif(line):
                     with m.If(~(self.stream.valid & ~self.stream.ready)):
@@ -140,7 +143,7 @@ class UARTReceiver(wiring.Component):
         # Outputs as plain expressions (continuous assigns in Verilog): a comb output assigned
         # inside an FSM branch becomes an always @* block that Icarus may leave at X until an
         # input changes.
-        stop_sample = fsm.ongoing("STOP") & (timer == 0)
+        stop_sample = fsm.ongoing("STOP") & expired
         m.d.comb += [self.error.eq(stop_sample & ~line),
                      self.overrun.eq(stop_sample & line & self.stream.valid & ~self.stream.ready)]
         return m
