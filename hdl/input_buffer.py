@@ -204,11 +204,7 @@ class InputBuffer(wiring.Component):
         store = Memory(shape=unsigned(width), depth=depth, init=[])
         m.submodules.store = store
         wr = store.write_port()
-        # Not transparent: yosys would compare the read and write addresses after the replay's
-        # address mux, on the critical path. The one read that needs the word written in the
-        # same cycle (the first replay read, when the load's last cycle writes entry 0) takes it
-        # from `written` instead.
-        rd = store.read_port()
+        rd = store.read_port(transparent_for=(wr,))  # the last load and the first replay may meet
 
         load_index = Signal(range(max(self.size, 2)))  # never zero bits wide
         stored = Signal(range(self.size + 1))
@@ -220,29 +216,29 @@ class InputBuffer(wiring.Component):
         replaying = Signal()
         rate = self.encoding == "rate"
         lfsr = Signal(WIDTH, init=self.spec_input.rate_seed if rate else 1)
-        written = Signal(width)  # the word the load's last cycle wrote ...
-        use_written = Signal()  # ... and whether it is entry 0, which the read port missed
 
         # Load: keep nonzero values only (all of them for rate: the LFSR visits every one).
         m.d.comb += self.input.ready.eq(~replaying)
+        # Every value is written at `stored`, which only a kept one (nonzero, or any for rate)
+        # advances past: a zero is overwritten by the next kept value or lies beyond the end.
+        # The write enable is then the handshake alone, not a test of the value, for the read
+        # port's transparency logic, which compares the two ports in the same cycle.
+        m.d.comb += [wr.en.eq(self.input.valid & self.input.ready), wr.addr.eq(stored),
+                     wr.data.eq(load_index | (self.input.payload << ibits))]
         with m.If(self.input.valid & self.input.ready):
             writing = (self.input.payload != 0) | rate
             with m.If(writing):
-                m.d.comb += [wr.en.eq(1), wr.addr.eq(stored),
-                             wr.data.eq(load_index | (self.input.payload << ibits))]
                 m.d.sync += [stored.eq(stored + 1), newest.eq(stored)]
             # The replay starts at entry 0: a marker at once if nothing was stored.
             m.d.sync += at_marker.eq((stored == 0) & ~writing)
             with m.If(load_index == self.size - 1):
-                m.d.sync += [load_index.eq(0), replaying.eq(1),
-                             written.eq(wr.data), use_written.eq(writing & (stored == 0))]
+                m.d.sync += [load_index.eq(0), replaying.eq(1)]
             with m.Else():
                 m.d.sync += load_index.eq(load_index + 1)
             if rate:
                 m.d.sync += lfsr.eq(self.spec_input.rate_seed)
 
-        word = Mux(use_written, written, rd.data)
-        index, value = word[:ibits], word[ibits:]
+        index, value = rd.data[:ibits], rd.data[ibits:]
         is_marker = at_marker
         emit = Signal()  # the entry at `position` produces an event this step
         event_value = Signal(self.event_value_bits)
@@ -278,15 +274,14 @@ class InputBuffer(wiring.Component):
         ]
         with m.If(replaying & is_marker & transfer):
             m.d.comb += rd.addr.eq(0)
-            m.d.sync += [position.eq(0), at_marker.eq(stored == 0), use_written.eq(0)]
+            m.d.sync += [position.eq(0), at_marker.eq(stored == 0)]
             with m.If(step == self.timesteps - 1):
                 m.d.sync += [step.eq(0), replaying.eq(0), stored.eq(0)]
             with m.Else():
                 m.d.sync += step.eq(step + 1)
         with m.Elif(replaying & leave):
             m.d.comb += rd.addr.eq(position + 1)
-            m.d.sync += [position.eq(position + 1), at_marker.eq(next_is_marker),
-                         use_written.eq(0)]
+            m.d.sync += [position.eq(position + 1), at_marker.eq(next_is_marker)]
             if rate:
                 m.d.sync += lfsr.eq(lfsr_next)
         return m

@@ -59,9 +59,9 @@ def test_direct_replays_nonzero_values_every_step(size):
 
 @pytest.mark.parametrize("size", [1, 2, 7])
 def test_direct_replays_a_first_entry_written_in_the_loads_last_cycle(size):
-    """The store's read port is not transparent: when the last value is the image's only nonzero
-    one, its word is written in the cycle the replay's first read is issued, and the buffer must
-    take it from its own register, not the previous image's stale entry 0."""
+    """When the last value is the image's only nonzero one, its word is written in the cycle the
+    replay's first read is issued: the replay must see it (the read port is transparent), not
+    the previous image's entry 0; and the zeros written before it must not count."""
     images = np.zeros((3, size), dtype=np.int64)
     images[0] = np.arange(1, size + 1)  # entry 0 holds 1 afterwards
     images[1, -1] = 9  # the only nonzero value, stored in entry 0 in the load's last cycle
@@ -211,13 +211,13 @@ def test_draws_per_cycle_needs_rate(encoding):
 # The Verilog of the one-draw encoder, pinned: a resource estimator was fitted on it, so
 # draws_per_cycle=1 must build exactly what it built before the parameter existed.
 # latency and hybrid updated for issue 6: select() over the fire-step table is a tree, not a chain.
-# All updated for issue 6 (iCE40 at 48 MHz): "at the marker" is a register, and the store's read
-# port is not transparent (the load's last word is kept for the one read that needs it).
+# All updated for issue 6 (iCE40 at 48 MHz): "at the marker" is a register, and every loaded value
+# is written (only kept ones advance), so the write enable is the handshake alone.
 ONE_DRAW_DIGESTS = {
-    "rate": "46d99a776b7ecef754e0b882f7c34f04dac0fc6f930b7b412e7e038fc288709b",
-    "direct": "d0ffa5e20f31366e3dd41bc58b9cd961119f3810524252d3601fdfa8d76d029d",
-    "latency": "36cf5f4334f330cfc2b41f3c0ff044e3ab80e14aefffa8566a5555fb6ec3508d",
-    "hybrid": "2db70537453611737cac13f01d7c06a7239aae4737b9849e21716e597b0e76c6",
+    "rate": "675a550accc4f4b9c9ba7b4c0b717d5b2df05344662af6dbbc79036a56602d22",
+    "direct": "471734ebb84d623e36b14c8678afcb51f85748d445d84cd7ce093b09416f22de",
+    "latency": "4fa8610b14ce4d519245f116f94f38854c656b6d46d6efb8cb6e99dd69514790",
+    "hybrid": "3266a42f7cefe55c696dd1513c8067ecbe2659c00496ee1b2a142794f42e0ace",
 }
 
 
