@@ -34,10 +34,10 @@ Pipeline. The engine issues one group per cycle through four stages:
   whose sign is the fire test and whose value the subtractive reset keeps. An accumulate writes
   its word into a register for stage 3; an update registers its sums, with a flag of whether
   ``V + bias`` fits ``state_bits`` (its top bits all equal) where the layer can saturate;
-* stage 3 writes an accumulate's registered word back, or finishes an update from its registers: the clamp (the flag turns both sums into
-  constants), fire, reset, the leak of the next step; it writes the word back and hands the
-  spike mask to the emitter, whose flags (``mask != 0``, at most one spike) are a few gates
-  from registers, not from the adders. An update's adders and its clamp-fire-reset logic are
+* stage 3 writes an accumulate's registered word back, or finishes an update from its
+  registers: the clamp (the flag turns both sums into constants), fire, reset, the leak of the
+  next step; it writes the word back and hands the spike mask to the emitter, whose flags
+  (``mask != 0``, at most one spike) are a few gates from registers, not from the adders. An update's adders and its clamp-fire-reset logic are
   thus in different cycles (each is one long path on a slow device such as the iCE40), at the
   cost of these registers; likewise an accumulate's adder and the memory's write port. Every
   write comes from stage 3's registers, so the write port has one address and no arbitration:
