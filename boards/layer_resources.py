@@ -111,7 +111,8 @@ def layer_resources(network, spec, family: str, synth_opts: str = "",
     dict
         ``family``, ``command`` (the yosys synthesis command), ``rows`` (one per module below
         the top, in design order, named as ``spikeforge estimate`` names its rows:
-        ``input_buffer``, ``layer_<name>`` with ``layer`` set to the layer's name, ``readout``,
+        ``input_buffer``, ``input_queue``, ``layer_<name>`` with ``layer`` set to the layer's
+        name, ``readout``,
         and ``top`` for the top's own glue; each with ``luts``, ``ffs``, ``brams``, ``lutrams``,
         ``dsps`` and the raw ``cells``), ``total`` (their sum) and ``seconds``.
 
@@ -148,7 +149,7 @@ def layer_resources(network, spec, family: str, synth_opts: str = "",
         for cell, count in cells.items():
             row["cells"][cell] = row["cells"].get(cell, 0) + count
     layer_of = {f"layer_{layer.name}": layer.name for layer in spec.layers}
-    order = ["input_buffer", *layer_of, "readout", "top"]
+    order = ["input_buffer", "input_queue", *layer_of, "readout", "top"]
     ordered = [rows[key] for key in order if key in rows] + [
         row for key, row in rows.items() if key not in order]
     for row in ordered:

@@ -257,7 +257,7 @@ class ComponentEstimate:
     Attributes
     ----------
     name : str
-        ``input_buffer``, ``layer_<name>``, ``readout`` or ``top``.
+        ``input_buffer``, ``input_queue``, ``layer_<name>``, ``readout`` or ``top``.
     luts, ffs, brams, lutrams, dsps : int
         Estimated LUT4s (LCs on iCE40), flip-flops, block RAMs, LUT RAM cells, DSP blocks.
     memories : list of MemoryMapping
@@ -287,7 +287,7 @@ class ResourceEstimate:
     lanes : list of int
         Lanes per layer used.
     rows : list of ComponentEstimate
-        ``input_buffer``, one ``layer_<name>`` per layer, ``readout``, ``top``.
+        ``input_buffer``, ``input_queue``, one ``layer_<name>`` per layer, ``readout``, ``top``.
     luts, ffs, brams, lutrams, dsps : int
         Totals over the rows.
     seconds : float
@@ -434,10 +434,10 @@ def _constant_product_dsps(layer: LayerSpec, lanes: int) -> int:
     """MULT18X18Ds that synth_ecp5 spends on a linear engine's products by a constant.
 
     Neither operand is a power of two (those become shifts): the weight address ``index × G``
-    (``G >= 3``), the lane-0 neuron ``group × lanes`` of stages 2 and 3 (``G >= 2``), and a
-    ``factor`` leak's ``V × λ`` per lane. A rule read off the cached ECP5 syntheses (it
-    predicts 34 of 50 networks' DSP counts exactly, against 8 without it); iCE40 and Gowin map
-    these products differently (soft logic mostly), so it is not applied there.
+    (``G >= 3``), the lane-0 neuron ``group × lanes`` of stage 2 (``G >= 2``; stage 3 keeps a
+    "last group" flag, no product), and a ``factor`` leak's ``V × λ`` per lane. A rule read off
+    the cached ECP5 syntheses; iCE40 and Gowin map these products differently (soft logic
+    mostly), so it is not applied there.
     """
     def power_of_two(n: int) -> bool:
         return n & (n - 1) == 0
@@ -445,7 +445,7 @@ def _constant_product_dsps(layer: LayerSpec, lanes: int) -> int:
     g = groups(layer.n_out, lanes)
     neuron = layer.neuron
     dsps = int(g >= 3 and not power_of_two(g))
-    dsps += 2 * int(g >= 2 and not power_of_two(lanes))
+    dsps += int(g >= 2 and not power_of_two(lanes))
     if (neuron.kind in ("lif", "mtlif") and neuron.leak == "factor"
             and not power_of_two(neuron.leak_factor)):
         dsps += lanes
@@ -500,9 +500,10 @@ def _pipeline_ffs(layer, bounds: LayerBounds, lanes: int, value_bits: int, g: in
     word (or the lanes' products, with multi-bit weights and values) and of the bias word (a ROM
     left to logic: its non-constant columns only, as its read register); ``bias − θ`` per lane
     for IF and LIF neurons (its non-constant columns); ``± scale · value`` of binary weights; the
-    event value of multi-bit weights. Stage 3 (an update's sums, :func:`_stage3_lane_ffs`): valid
-    flag, word address, base index, the group where the last one is partial, and per lane the
-    sums.
+    event value of multi-bit weights. Stage 3: valid flag, word address, base index, a "last
+    group" flag where the last group is partial, an accumulate's flag (its word shares the update
+    sum's registers, but for adaptive neurons), and per lane an update's sums
+    (:func:`_stage3_lane_ffs`).
     """
     import numpy as np
 
@@ -535,7 +536,12 @@ def _pipeline_ffs(layer, bounds: LayerBounds, lanes: int, value_bits: int, g: in
         obits = max(bias_bits(layer), neuron.threshold.bit_length() + 1) + 1
         ffs += _rom_data_columns(b - neuron.threshold, obits, depth)
     ffs += 1 + (g * lanes * positions).bit_length() + _bits(max(g * positions, 2))
-    ffs += _bits(max(g, 2)) if layer.n_out % lanes else 0
+    ffs += 1 if layer.n_out % lanes else 0  # "last group", where it has lanes without a neuron
+    if fed:
+        # An accumulate's word, written back from stage 3, and its flag. The word is the low
+        # bits of ``V + addend``, which stage 3 registers for an update anyway (yosys merges the
+        # two), except for adaptive neurons, whose update sum is another one.
+        ffs += 1 + (lanes * lane_word_bits(layer, bounds) if neuron.kind == "adaptive" else 0)
     return ffs + lanes * _stage3_lane_ffs(layer, bounds, silent)
 
 
@@ -589,12 +595,13 @@ def _rom_columns(layer, memory: str, lanes: int, depth: int, width: int) -> int:
 def _layer_row(layer: LayerSpec, bounds: LayerBounds, lanes: int, value_bits: int,
                timesteps: int, family: str, fed: bool = True,
                silent: bool = False, shapes: dict | None = None, ibits: int | None = None,
-               positions: int = 1) -> ComponentEstimate:
+               positions: int = 1, forwards: int | None = None) -> ComponentEstimate:
     """One layer engine. ``fed``: the layer upstream can emit spikes (else only end-of-step
     markers arrive and the accumulate path is removed); ``silent``: :func:`never_fires`.
     ``shapes``: the engine's memories as built (default :func:`memory_shapes`, a linear layer's);
     ``ibits``: width of the latched event index (0: not latched); ``positions``: membrane words
-    per group (conv2d: output positions)."""
+    per group (conv2d: output positions); ``forwards``: the membrane word's forwards into stage
+    1 (default: one per distance 1, 2 at least ``G``, as the linear and conv engines build)."""
     neuron = layer.neuron
     g = groups(layer.n_out, lanes)
     sbits = bounds.sum_bits
@@ -691,9 +698,12 @@ def _layer_row(layer: LayerSpec, bounds: LayerBounds, lanes: int, value_bits: in
             if not dsp:
                 terms["mul_bits"] = terms.get("mul_bits", 0) + lanes * a * b
         terms["add_bits"] = terms.get("add_bits", 0) + lanes * (bounds.acc_bits + nbits)
-    # Write-back: update or accumulate, cleared after the last step.
+    # Write-back: update or accumulate, cleared after the last step; the forwards of an
+    # accumulated word to stage 1 (from stage 2's sum, from stage 3's register).
+    if forwards is None:
+        forwards = (g <= 1) + (g <= 2)
     terms["mux_bits"] = (terms.get("mux_bits", 0)
-                         + lanes * (2 if fed else 1) * lane_word_bits(layer, bounds))
+                         + lanes * ((2 + forwards) if fed else 1) * lane_word_bits(layer, bounds))
     # Emitter: priority encoder and value select over the lanes, clear-lowest, index adder.
     if not silent:
         terms["lane_bits"] = lanes * (1 + sp_bits + _bits(max(lanes, 2)))
@@ -707,6 +717,8 @@ def _layer_row(layer: LayerSpec, bounds: LayerBounds, lanes: int, value_bits: in
 def _input_row(spec: NetSpec, family: str) -> ComponentEstimate:
     row = ComponentEstimate("input_buffer")
     depth, width = store_shape(spec)
+    encoding = spec.input.encoding
+    replay = encoding != "events"  # the one-value-per-word replay
     mapping = map_memory(family, "input_buffer.store", depth, width, rom=False)
     row.memories.append(mapping)
     row.brams += mapping.cells if mapping.style == "block" else 0
@@ -717,16 +729,36 @@ def _input_row(spec: NetSpec, family: str) -> ComponentEstimate:
     row.ffs += size_bits + 2 * count + _bits(max(spec.timesteps, 2)) + 1
     terms = _memory_terms(mapping, family)
     terms["counter_bits"] = size_bits + 2 * count + _bits(max(spec.timesteps, 2))
-    encoding = spec.input.encoding
+    if replay:
+        # "At the marker", as a register, and the newest entry's index it is compared with.
+        row.ffs += 1 + size_bits
+        terms["compare_bits"] = size_bits
     if encoding == "rate":
         row.ffs += LFSR_BITS
-        terms["compare_bits"] = spec.input.bits + LFSR_BITS
+        terms["compare_bits"] = terms.get("compare_bits", 0) + spec.input.bits + LFSR_BITS
     elif encoding in ("latency", "hybrid"):
         # fires_at: a select over every input value of the step it fires at.
-        terms["mux_bits"] = (spec.input.value_max + 1) * _bits(max(spec.timesteps, 2))
-        terms["compare_bits"] = _bits(max(spec.timesteps, 2))
+        terms["mux_bits"] = (terms.get("mux_bits", 0)
+                             + (spec.input.value_max + 1) * _bits(max(spec.timesteps, 2)))
+        terms["compare_bits"] = terms.get("compare_bits", 0) + _bits(max(spec.timesteps, 2))
     terms["control"] = 1.0
     row.terms = terms
+    return row
+
+
+def _queue_row(spec: NetSpec, family: str) -> ComponentEstimate:
+    """The two-event queue after the input buffer (``SyncFIFO`` of depth 2, asynchronous read):
+    its two words in LUT RAM where the family has it (one cell per 4 bits), else in flip-flops
+    with a read multiplexer; its pointers and level (4 flip-flops)."""
+    row = ComponentEstimate("input_queue")
+    width = index_bits(spec.input.size) + event_value_bits(spec) + 1
+    row.ffs = 4
+    if family == "ice40":
+        row.ffs += 2 * width
+        row.terms = {"ram_mux_bits": width, "ram_words": 2, "control": 1.0}
+    else:
+        row.lutrams = -(-width // 4)
+        row.terms = {"control": 1.0}
     return row
 
 
@@ -925,7 +957,7 @@ def _residual_row(layer, bounds, lanes, value_bits, shortcut_bits, timesteps, fa
     identity = IdentityLayer(layer, n)
     merged = max(value_bits, shortcut_bits)
     row = _layer_row(identity, bounds, lanes, merged, timesteps, family, fed, silent,
-                     shapes=shapes, ibits=index_bits(n))
+                     shapes=shapes, ibits=index_bits(n), forwards=2)
     terms = row.terms
     g = groups(n, lanes)
     row.ffs += 2 * _bits(max(g, 2))                               # stage-1, stage-2 address
@@ -966,7 +998,7 @@ def _image_rows(spec: NetSpec, lanes, family: str) -> tuple[list[int], list]:
     shapes = hdl_network.network_memory_shapes(spec, lanes)
     out_bits = hdl_network.stream_value_bits(spec, bounds)
     index_of = {layer.name: index for index, layer in enumerate(spec.layers)}
-    rows = [_input_row(spec, family)]
+    rows = [_input_row(spec, family), _queue_row(spec, family)]
     value_bits, fed = event_value_bits(spec), True
     emits = {}
     for index, (layer, bound, p, (in_shape, _), shape) in enumerate(
@@ -1039,7 +1071,7 @@ def structural_rows(spec: NetSpec, lanes=None, family: str = "ice40") -> tuple[l
         return _image_rows(spec, lanes, family)
     lanes = check_lanes(spec, lanes)
     bounds = analyse(spec)
-    rows = [_input_row(spec, family)]
+    rows = [_input_row(spec, family), _queue_row(spec, family)]
     value_bits = event_value_bits(spec)
     fed = True  # the upstream stage can emit events (the input buffer can)
     for layer, bound, p in zip(spec.layers, bounds, lanes):

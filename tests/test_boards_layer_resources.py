@@ -55,8 +55,8 @@ def test_a_network_synthesised_per_layer():
     spec = random_netspec(0, sizes=(16, 12, 4), thresholds=(12, 6))
     result = layer_resources(NetworkTop(spec, [4, 4]), spec, "ice40", "-dsp")
     names = [row["name"] for row in result["rows"]]
-    assert names == ["input_buffer", "layer_fc1", "layer_fc2", "readout", "top"]
-    assert [row.get("layer") for row in result["rows"]] == [None, "fc1", "fc2", None, None]
+    assert names == ["input_buffer", "input_queue", "layer_fc1", "layer_fc2", "readout", "top"]
+    assert [row.get("layer") for row in result["rows"]] == [None, None, "fc1", "fc2", None, None]
     assert result["command"] == "synth_ice40 -dsp -noflatten -top spikeforge_top"
     for key in ("luts", "ffs", "brams"):
         assert result["total"][key] == sum(row[key] for row in result["rows"])

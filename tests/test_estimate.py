@@ -23,13 +23,14 @@ from bench_scripts import ROOT, load_bench
 # `-top spikeforge_top` on the RTLIL of NetworkTop(random_netspec(0), [8, 10]) (64-32-10, binary
 # fc1, int4 fc2, T 8), its final `stat`. Not a calibration network of the fit (that uses
 # bench/estimator.py's random networks). LUTs: iCE40 SB_LUT4; ECP5 LUT4 + 2 x CCU2C; Gowin
-# LUT1-4 + ALU. LUT RAMs: ECP5 TRELLIS_DPR16X4, Gowin RAM16SDP4. Re-synthesised on the pipelined
-# engines whose stage 3 finishes an update from registered sums (issue 6, iCE40 Fmax).
+# LUT1-4 + ALU. LUT RAMs: ECP5 TRELLIS_DPR16X4, Gowin RAM16SDP4. Re-synthesised on the engines
+# whose stage 3 writes every word back (accumulates too) behind a two-entry input queue (issue 6,
+# iCE40 at 48 MHz).
 RECORDED = {
-    "ice40": {"luts": 2583, "ffs": 12 + 1047 + 1105 + 3 + 95, "brams": 2, "lutrams": 0},
-    "ecp5": {"luts": 1959 + 2 * 320, "ffs": 1513, "brams": 0, "lutrams": 74},
-    "gowin": {"luts": 107 + 131 + 797 + 881 + 685, "ffs": 306 + 100 + 1111 + 1 + 3, "brams": 0,
-              "lutrams": 74},
+    "ice40": {"luts": 2490, "ffs": 12 + 1071 + 1129 + 3 + 95, "brams": 2, "lutrams": 0},
+    "ecp5": {"luts": 1606 + 2 * 320, "ffs": 1537, "brams": 0, "lutrams": 77},
+    "gowin": {"luts": 59 + 211 + 380 + 945 + 685, "ffs": 306 + 100 + 1134 + 1 + 4, "brams": 0,
+              "lutrams": 77},
 }
 RECORDED_YOSYS = "0.70"
 
@@ -40,11 +41,11 @@ def _fitted(family: str) -> bool:
 
 
 def test_ecp5_counts_the_constant_products_synthesis_puts_in_dsps():
-    # index × G (G = 7), group × lanes in stages 2 and 3 (lanes 3), and a factor leak's V × λ per
-    # lane: MULT18X18Ds in synth_ecp5. Powers of two are shifts, and iCE40 keeps them in logic.
+    # index × G (G = 7), group × lanes in stage 2 (lanes 3), and a factor leak's V × λ per lane:
+    # MULT18X18Ds in synth_ecp5. Powers of two are shifts, and iCE40 keeps them in logic.
     spec = random_netspec(0, sizes=(20, 21, 4), weight_bits=(1, 4))
     plain = estimate_resources(spec, [3, 4], "ecp5").layer("layer_fc1").dsps
-    assert plain == 3
+    assert plain == 2
     assert estimate_resources(spec, [4, 4], "ecp5").layer("layer_fc1").dsps == 1   # G 6, lanes 4
     assert estimate_resources(spec, [3, 4], "ice40").layer("layer_fc1").dsps == 0
     leak = dataclasses.replace(spec.layers[0].neuron, kind="lif", leak="factor", leak_factor=3,
@@ -54,7 +55,15 @@ def test_ecp5_counts_the_constant_products_synthesis_puts_in_dsps():
     assert estimate_resources(leaky, [3, 4], "ecp5").layer("layer_fc1").dsps == plain + 3
 
 
-@pytest.mark.parametrize("family", FAMILIES)
+#: Gowin maps more of the new write-back into MUX2_LUT5 cells, which its LUT count leaves out,
+#: and the fitted coefficients do not follow on this network.
+RECORDED_XFAIL = {"gowin": "Gowin LUTs of random_netspec(0): estimate 2746 vs 2280 synthesised "
+                           "(+20.4 %)"}
+
+
+@pytest.mark.parametrize("family", [
+    pytest.param(f, marks=pytest.mark.xfail(reason=RECORDED_XFAIL[f], strict=True))
+    if f in RECORDED_XFAIL else f for f in FAMILIES])
 def test_recorded_synthesis_within_15_percent_and_brams_exact(family):
     estimate = estimate_resources(random_netspec(0), [8, 10], family)
     real = RECORDED[family]
@@ -62,6 +71,7 @@ def test_recorded_synthesis_within_15_percent_and_brams_exact(family):
     assert estimate.lutrams == real["lutrams"]
     assert abs(estimate.ffs - real["ffs"]) <= 0.15 * real["ffs"], (estimate.ffs, real["ffs"])
     assert estimate.luts_fitted == _fitted(family)
+    # LUTs last: the other counts hold on every family, the strict xfail is about LUTs alone.
     assert abs(estimate.luts - real["luts"]) <= 0.15 * real["luts"], (estimate.luts, real["luts"])
 
 
@@ -129,12 +139,12 @@ def test_shapes_and_rules_agree_with_the_generator():
 
 def test_rows_sum_to_totals_and_report_is_json():
     estimate = estimate_resources(random_netspec(0), None, "ecp5")
-    assert [row.name for row in estimate.rows] == ["input_buffer", "layer_fc1", "layer_fc2",
-                                                   "readout", "top"]
+    assert [row.name for row in estimate.rows] == ["input_buffer", "input_queue", "layer_fc1",
+                                                   "layer_fc2", "readout", "top"]
     report = json.loads(json.dumps(estimate.as_dict()))
     for key in ("luts", "ffs", "brams", "lutrams", "dsps"):
         assert report["total"][key] == sum(row[key] for row in report["rows"])
-    assert estimate.layer("fc1").brams == estimate.rows[1].brams
+    assert estimate.layer("fc1").brams == estimate.rows[2].brams
 
 
 def test_unknown_family_is_named():
@@ -210,14 +220,15 @@ def _errors(family: str, key: str) -> list[tuple[float, str]]:
 
 
 #: Where the 15 % bound is not reached yet (figures from bench/estimator.py --no-synth on the
-#: syntheses of the engines whose stage 3 finishes an update; see docs/estimator.md). Strict
-#: xfail: a fix that reaches the bound makes the test fail until the mark is removed.
+#: syntheses of the engines whose stage 3 writes every word back, behind the input queue; see
+#: docs/estimator.md). Strict xfail: a fix that reaches the bound makes the test fail until the
+#: mark is removed.
 LUT_XFAIL = {
-    "ice40": "LUTs: max 21.2 % (random-10, 2483 vs 2049), mean 8.1 %, 23/25 within 15 %",
-    "ecp5": "LUTs: max 26.8 % (random-15, 1896 vs 2591), mean 8.0 %, 22/25 within 15 %",
-    "gowin": "LUTs: max 37.2 % (random-13, 3214 vs 5120), mean 12.2 %, 18/25 within 15 %",
+    "ice40": "LUTs: max 17.9 % (kind-lif, 1506 vs 1835), mean 7.3 %, 23/25 within 15 %",
+    "ecp5": "LUTs: max 25.4 % (kind-adaptive, 580 vs 777), mean 8.5 %, 23/25 within 15 %",
+    "gowin": "LUTs: max 41.1 % (kind-adaptive, 625 vs 1062), mean 9.5 %, 22/25 within 15 %",
 }
-#: FFs are within 15 % on every family (max 7.2 % iCE40, 8.8 % ECP5, 8.4 % Gowin).
+#: FFs are within 15 % on every family (max 6.9 % iCE40, 8.3 % ECP5, 8.1 % Gowin).
 FF_XFAIL: dict[str, str] = {}
 #: Block RAMs are exact on every family (random-10, whose first layer never fires, was one off
 #: while such a layer's datapath was modelled as removed).
@@ -251,18 +262,18 @@ def test_a_layer_that_cannot_fire_keeps_its_datapath():
     # fire comparison becomes constant only inside ABC, after the flip-flops are mapped, and
     # stage 3's registered sums keep the membrane loop (memory -> adders -> sums -> write back)
     # alive: the layer keeps its memories and datapath, minus the fire-test sums (synth_ecp5 of
-    # random-1, hierarchy kept: layer_fc1 207 flip-flops, 9 LUT RAMs, 9 MULT18X18D: the 6 adaptive
-    # products of its 3 lanes and 3 constant products, index × G and two group × lanes).
+    # random-1, hierarchy kept: layer_fc1 245 flip-flops, 9 LUT RAMs, 8 MULT18X18D: the 6 adaptive
+    # products of its 3 lanes and 2 constant products, index × G and group × lanes).
     bench = load_bench("estimator")
     spec, lanes = bench.random_network(100_008)   # fc1 and fc2 never fire, fc3 does
     rows = structural_rows(spec, lanes, "ecp5")[1]
-    assert [m.name for m in rows[1].memories] == ["layer_fc1.weights", "layer_fc1.biases",
+    assert [m.name for m in rows[2].memories] == ["layer_fc1.weights", "layer_fc1.biases",
                                                   "layer_fc1.membranes", "layer_fc1.tables"]
-    assert "layer_fc3.weights" in [m.name for m in rows[3].memories]
+    assert "layer_fc3.weights" in [m.name for m in rows[4].memories]
     spec, lanes = bench.random_network(1)          # fc1 never fires
-    fc1 = structural_rows(spec, lanes, "ecp5")[1][1]
-    assert abs(fc1.ffs - 207) <= 0.15 * 207, fc1.ffs
-    assert fc1.lutrams == 9 and fc1.dsps == 9
+    fc1 = structural_rows(spec, lanes, "ecp5")[1][2]
+    assert abs(fc1.ffs - 245) <= 0.15 * 245, fc1.ffs
+    assert fc1.lutrams == 9 and fc1.dsps == 8
 
 
 def test_unmodelled_layer_kind_is_named():
@@ -313,7 +324,8 @@ def test_image_network_rows_follow_the_layers_and_the_generators_memories():
     for name, spec, lanes in calib + evaluation:
         estimate = estimate_resources(spec, lanes, "ice40")
         assert [row.name for row in estimate.rows] == (
-            ["input_buffer"] + [f"layer_{layer.name}" for layer in spec.layers] + ["readout", "top"])
+            ["input_buffer", "input_queue"] + [f"layer_{layer.name}" for layer in spec.layers]
+            + ["readout", "top"])
         for key in ("luts", "ffs", "brams", "lutrams", "dsps"):
             assert getattr(estimate, key) == sum(getattr(row, key) for row in estimate.rows)
         for layer, shapes in zip(spec.layers, network_memory_shapes(spec, lanes)):
@@ -337,8 +349,10 @@ def test_image_network_rows_follow_the_layers_and_the_generators_memories():
 #: Image networks (bench/estimator.py --images): evaluation set image-6..10 (the LUT groups of the
 #: image engines are fitted on image-0..5). Strict xfails carry the figure where a bound is missed.
 IMAGE_XFAIL: dict[tuple[str, str], str] = {
-    ("ecp5", "luts"): "image LUTs on ECP5: max 19.5 % (image-6, 1330 vs 1113), mean 9.4 % over "
+    ("ecp5", "luts"): "image LUTs on ECP5: max 16.5 % (image-6, 1371 vs 1177), mean 5.8 % over "
                       "image-6..10, 4/5 within 15 %",
+    ("gowin", "luts"): "image LUTs on Gowin: max 17.6 % (image-8, 2604 vs 2215), mean 7.5 % over "
+                       "image-6..10, 4/5 within 15 %",
 }
 
 
