@@ -39,8 +39,8 @@ from spikeforge.errors import ToolchainError
 from spikeforge.netspec import NetSpec, layer_shapes
 
 from .cost import cost_formula
-from .events import index_bits
-from .input_buffer import check_draws, store_shape, values_per_image
+from .events import EventQueue, event_layout, index_bits
+from .input_buffer import check_draws, event_value_bits, store_shape, values_per_image
 from .layer_engine import bias_bits, groups
 from .network import (CYCLE_COUNTER_BITS, NetworkTop, check_buildable, layer_neurons,
                       network_memory_shapes)
@@ -165,7 +165,9 @@ def describe(spec: NetSpec, lanes: Sequence[int] | None = None, *, draws_per_cyc
         "done": 1, "cycles": CYCLE_COUNTER_BITS,
     }
     depth, width = store_shape(spec.input, check_draws(spec.input, draws_per_cycle), spec.timesteps)
-    memories = [{"name": "input_buffer.store", "depth": depth, "width": width}]
+    memories = [{"name": "input_buffer.store", "depth": depth, "width": width},
+                {"name": "input_queue.fifo.storage", "depth": EventQueue.DEPTH,
+                 "width": event_layout(spec.input.size, event_value_bits(spec.input)).size}]
     layers = []
     for layer, bound, p, (in_shape, out_shape), shapes in zip(
             spec.layers, bounds, lanes, layer_shapes(spec), network_memory_shapes(spec, lanes)):
