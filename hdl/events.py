@@ -6,7 +6,7 @@ events have ``value`` 1; the first layer receives the direct-coded input values.
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Shape, unsigned
+from amaranth.hdl import Module, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.wiring import In, Out
@@ -75,8 +75,7 @@ class EventQueue(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        width = Shape.cast(self._layout).width
-        m.submodules.fifo = fifo = SyncFIFO(width=width, depth=self.DEPTH)
+        m.submodules.fifo = fifo = SyncFIFO(width=self._layout.size, depth=self.DEPTH)
         m.d.comb += [fifo.w_data.eq(self.events_in.payload.as_value()),
                      fifo.w_en.eq(self.events_in.valid),
                      self.events_in.ready.eq(fifo.w_rdy),

@@ -226,11 +226,11 @@ class InputBuffer(wiring.Component):
         m.d.comb += [wr.en.eq(self.input.valid & self.input.ready), wr.addr.eq(stored),
                      wr.data.eq(load_index | (self.input.payload << ibits))]
         with m.If(self.input.valid & self.input.ready):
-            writing = (self.input.payload != 0) | rate
-            with m.If(writing):
+            kept = (self.input.payload != 0) | rate
+            with m.If(kept):
                 m.d.sync += [stored.eq(stored + 1), newest.eq(stored)]
             # The replay starts at entry 0: a marker at once if nothing was stored.
-            m.d.sync += at_marker.eq((stored == 0) & ~writing)
+            m.d.sync += at_marker.eq((stored == 0) & ~kept)
             with m.If(load_index == self.size - 1):
                 m.d.sync += [load_index.eq(0), replaying.eq(1)]
             with m.Else():
@@ -239,7 +239,6 @@ class InputBuffer(wiring.Component):
                 m.d.sync += lfsr.eq(self.spec_input.rate_seed)
 
         index, value = rd.data[:ibits], rd.data[ibits:]
-        is_marker = at_marker
         emit = Signal()  # the entry at `position` produces an event this step
         event_value = Signal(self.event_value_bits)
         if self.encoding == "direct":
@@ -264,15 +263,15 @@ class InputBuffer(wiring.Component):
         # into the comparison, as a chain of LUTs on the critical path.
         next_is_marker = Signal(attrs={"keep": 1})
         m.d.comb += next_is_marker.eq(position == newest)
-        leave = ~is_marker & (transfer | ~emit)  # sent, or nothing to send for this entry
+        leave = ~at_marker & (transfer | ~emit)  # sent, or nothing to send for this entry
         m.d.comb += [
-            self.events.valid.eq(replaying & (is_marker | emit)),
-            self.events.payload.index.eq(Mux(is_marker, 0, index)),
-            self.events.payload.value.eq(Mux(is_marker, 0, event_value)),
-            self.events.payload.last.eq(is_marker),
+            self.events.valid.eq(replaying & (at_marker | emit)),
+            self.events.payload.index.eq(Mux(at_marker, 0, index)),
+            self.events.payload.value.eq(Mux(at_marker, 0, event_value)),
+            self.events.payload.last.eq(at_marker),
             rd.addr.eq(position),
         ]
-        with m.If(replaying & is_marker & transfer):
+        with m.If(replaying & at_marker & transfer):
             m.d.comb += rd.addr.eq(0)
             m.d.sync += [position.eq(0), at_marker.eq(stored == 0)]
             with m.If(step == self.timesteps - 1):
