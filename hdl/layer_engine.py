@@ -37,11 +37,12 @@ Pipeline. The engine issues one group per cycle through four stages:
 * stage 3 writes an accumulate's registered word back, or finishes an update from its
   registers: the clamp (the flag turns both sums into constants), fire, reset, the leak of the
   next step; it writes the word back and hands the spike mask to the emitter, whose flags
-  (``mask != 0``, at most one spike) are a few gates from registers, not from the adders. An update's adders and its clamp-fire-reset logic are
-  thus in different cycles (each is one long path on a slow device such as the iCE40), at the
-  cost of these registers; likewise an accumulate's adder and the memory's write port. Every
-  write comes from stage 3's registers, so the write port has one address and no arbitration:
-  stage 3 holds one issue, an accumulate or an update.
+  (``mask != 0``, at most one spike) are a few gates from registers, not from the adders. An
+  update's adders and its clamp-fire-reset logic are thus in different cycles (each is one long
+  path on a slow device such as the iCE40), at the cost of these registers; likewise an
+  accumulate's adder and the memory's write port. Every write comes from stage 3's registers,
+  so the write port has one address and no arbitration: stage 3 holds one issue, an accumulate
+  or an update.
 
 An accumulated word is read three cycles before it is written, so an issue can meet a word still
 in flight: the membrane read port is transparent to its write port (a read in the cycle of the

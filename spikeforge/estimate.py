@@ -751,13 +751,14 @@ def _queue_row(spec: NetSpec, family: str) -> ComponentEstimate:
     its two words in LUT RAM where the family has it (one cell per 4 bits), else in flip-flops
     with a read multiplexer; its pointers and level (4 flip-flops)."""
     row = ComponentEstimate("input_queue")
-    width = index_bits(spec.input.size) + event_value_bits(spec) + 1
+    width = index_bits(spec.input.size) + event_value_bits(spec) + 1  # hdl.events.event_layout
     row.ffs = 4
-    if family == "ice40":
+    lutram = next((prim for prim in _LIBRARIES[family] if prim.kind == "lutram"), None)
+    if lutram is None:
         row.ffs += 2 * width
         row.terms = {"ram_mux_bits": width, "ram_words": 2, "control": 1.0}
     else:
-        row.lutrams = -(-width // 4)
+        row.lutrams = -(-width // max(lutram.dbits))
         row.terms = {"control": 1.0}
     return row
 
