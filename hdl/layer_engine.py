@@ -73,6 +73,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from spikeforge.bounds import LayerBounds, signed_bits
+from spikeforge.errors import SpikeforgeError
 from spikeforge.netspec import LayerSpec
 
 from .arith import SHIFT_ADD_MAX_BITS, shift_add
@@ -131,6 +132,35 @@ def memory_shapes(layer: LayerSpec, bounds: LayerBounds, lanes: int,
     return shapes
 
 
+def check_pairing(layer: LayerSpec, lanes: int, value_bits: int, engine: str = "LayerEngine") -> None:
+    """Raise unless the engine can add two events per pass (``paired``), naming what stops it.
+
+    Pairing needs a linear engine (``engine`` is the class that would build the layer), binary
+    weights (a pair adds ``±2·scale`` or 0: one select per lane, no second adder), events of
+    value 1 (spikes: both events add the same ``scale``), a neuron that takes every event (not
+    the bistable one, whose fire phases drop their input) and at least two groups (with one, a
+    pass lasts one cycle and no second event can wait for it).
+    """
+    where = f"layer {layer.name}"
+    problems = []
+    if engine != "LayerEngine" or layer.kind != "linear":
+        problems.append(f"a linear layer (found a {layer.kind} layer)")
+    if layer.weight_bits != 1:
+        problems.append(f"binary weights (found {layer.weight_bits}-bit weights)")
+    if value_bits != 1:
+        problems.append(f"spike inputs of value 1 (found {value_bits}-bit input values)")
+    if layer.neuron.kind == "bistable":
+        problems.append("a neuron that takes every event (found bistable, whose fire phases "
+                        "drop their input)")
+    n_groups = groups(layer.n_out, lanes)
+    if n_groups < 2:
+        problems.append(f"at least 2 lane groups (found {n_groups}: {layer.n_out} neurons "
+                        f"on {lanes} lanes)")
+    if problems:
+        raise SpikeforgeError("cannot pair events", where, "; ".join(problems),
+                              hint="leave this layer out of --pair-events")
+
+
 def membrane_signature(layer: LayerSpec, lanes: int, positions: int = 1) -> wiring.Signature:
     """Debug view of the membranes, one group per update cycle.
 
@@ -177,6 +207,11 @@ class LayerEngine(wiring.Component):
         False for the non-spiking last layer of a membrane readout: no neuron ever fires or
         resets (the spike level is forced to 0), so it emits only end-of-step events and its
         ``membranes`` view shows the integrated (leaked, clamped) ``V``.
+    paired : bool
+        Add two input events per pass over the groups instead of one (see "Paired events" in the
+        module docstring): a second read port on the weight memory, about half the accumulate
+        cycles. Only for binary weights, spike inputs and at least two groups
+        (:func:`check_pairing`).
 
     Attributes
     ----------
@@ -186,8 +221,9 @@ class LayerEngine(wiring.Component):
     """
 
     def __init__(self, layer: LayerSpec, bounds: LayerBounds, lanes: int, value_bits: int,
-                 timesteps: int, stage: int = 0, *, fires: bool = True):
+                 timesteps: int, stage: int = 0, *, fires: bool = True, paired: bool = False):
         self.fires = fires
+        self.paired = paired
         self.layer = layer
         self.bounds = bounds
         self.lanes = lanes
@@ -196,6 +232,12 @@ class LayerEngine(wiring.Component):
         self.stage = stage
         self.n_groups = groups(layer.n_out, lanes)
         self.spike_bits = spike_bits(layer)
+        if paired:
+            try:
+                check_pairing(layer, lanes, value_bits, type(self).__name__)
+            except SpikeforgeError:
+                self._MustUse__silence = True  # a refused engine is not an unused one
+                raise
         super().__init__({
             "events_in": In(event_stream(self.n_inputs, value_bits)),
             "events_out": Out(event_stream(self.n_outputs, self.spike_bits)),
@@ -325,6 +367,8 @@ class LayerEngine(wiring.Component):
                            init=[])
         m.submodules.weights, m.submodules.biases, m.submodules.membranes = weights, biases, membranes
         w_rd = weights.read_port()
+        # Paired events: the second event's weight row, from the block RAM's other port.
+        w_rd_pair = weights.read_port() if self.paired else None
         b_rd = biases.read_port()
         v_wr = membranes.write_port()
         # A read in the cycle of a write to its word returns the new value (the older of the two
@@ -462,12 +506,18 @@ class LayerEngine(wiring.Component):
         else:
             w2 = Signal(shapes["weights"][1], name="stage2_weights")
         if wbits == 1:
-            # Binary weights: every lane adds or subtracts the same scale × value, computed once.
-            largest = layer.scale * ((1 << self.value_bits) - 1)
+            # Binary weights: every lane adds or subtracts the same scale × value, computed once
+            # (twice that for a pass with two events, whose values are both 1).
+            largest = layer.scale * ((1 << self.value_bits) - 1) * (2 if self.paired else 1)
             magnitude = Signal(signed(largest.bit_length() + 1), name="scaled_value")
             plus = Signal(len(magnitude), name="stage2_plus")
             minus = Signal(len(magnitude) + 1, name="stage2_minus")
-            m.d.comb += magnitude.eq(self._times_value(layer.scale, stage1_value))
+            if self.paired:
+                stage1_paired = Signal()  # the pass in stage 1 adds two events
+                w2_pair = Signal(shapes["weights"][1], name="stage2_pair_weights")
+                m.d.comb += magnitude.eq(Mux(stage1_paired, layer.scale * 2, layer.scale))
+            else:
+                m.d.comb += magnitude.eq(self._times_value(layer.scale, stage1_value))
         stage2_value = Signal.like(stage1_value)
         # Stage 2 adds one addend: the bias at an update, the weight times the value at an
         # accumulate. Each register holds 0 when its addend is not the one (a synchronous reset,
@@ -485,6 +535,8 @@ class LayerEngine(wiring.Component):
                                                 self._times_value(weight, stage1_value)))
             elif wbits == 1:
                 m.d.sync += w2.eq(w_rd.data)  # selects between plus and minus, which are 0
+                if self.paired:
+                    m.d.sync += w2_pair.eq(w_rd_pair.data)
             else:
                 m.d.sync += w2.eq(Mux(stage1_update, 0, w_rd.data))
             if wbits == 1:
@@ -502,7 +554,13 @@ class LayerEngine(wiring.Component):
         accumulated_word = []
         for lane in range(lanes):
             word = v2[lane * lane_bits:(lane + 1) * lane_bits]
-            if wbits == 1:
+            if self.paired:
+                # ±2·scale where the two weights agree, 0 where they differ; a pass with one
+                # event reads its row twice (the weights agree) and plus, minus are ±scale.
+                first, second = w2[lane], w2_pair[lane]
+                product = Mux(first & second, plus.as_signed(),
+                              Mux(first | second, 0, minus.as_signed()))
+            elif wbits == 1:
                 product = Mux(w2[lane], plus.as_signed(), minus.as_signed())
             elif value_products:
                 product = w2[lane].as_signed()
@@ -647,12 +705,19 @@ class LayerEngine(wiring.Component):
         w_addr, b_addr, v_addr = self._read_addresses(m, s)
         m.d.comb += [w_rd.en.eq(advance), b_rd.en.eq(advance), v_rd.en.eq(advance),
                      w_rd.addr.eq(w_addr), b_rd.addr.eq(b_addr), v_rd.addr.eq(v_addr)]
+        if self.paired:
+            pair_index = Signal.like(event_index)  # the pass's second event (its first's again if none)
+            pass_paired = Signal()                  # the pass adds two events
+            m.d.comb += [w_rd_pair.en.eq(advance),
+                         w_rd_pair.addr.eq(pair_index * self.n_groups + group)]
         issue_accumulate = holding & ~updating
         issue_update = updating & ~marker_pending
         m.d.sync += stage1.eq(Mux(advance, issue_accumulate | issue_update, stage1))
         with m.If(advance):
             m.d.sync += [stage1_update.eq(updating), stage1_group.eq(group),
                          stage1_value.eq(event_value), stage1_address.eq(v_addr)]
+            if self.paired:
+                m.d.sync += stage1_paired.eq(pass_paired)
             self._latch_stage1(m, s)
             self._step_counters(m, s, issue_accumulate, issue_update)
 
@@ -676,6 +741,9 @@ class LayerEngine(wiring.Component):
         # while ``updating``; the end-of-step marker, which clears ``updating``, waits for it),
         # so it is left out: the upstream's ``ready`` then depends on this engine's registers
         # only, not combinationally on the downstream engine's ``ready`` through the emitter.
+        if self.paired:
+            self._accept_pairs(m, s, event_value, pair_index, pass_paired)
+            return m
         accepting = ~updating & (~holding | self._last_issue(s))
         m.d.comb += inp.ready.eq(accepting)
         with m.If(inp.valid & inp.ready):
@@ -685,6 +753,54 @@ class LayerEngine(wiring.Component):
                 m.d.sync += [holding.eq(1), group.eq(0), event_index.eq(inp.payload.index),
                              event_value.eq(inp.payload.value)]
         return m
+
+    def _accept_pairs(self, m, s, event_value, pair_index, pass_paired):
+        """Input of a paired engine: a pass over the groups adds up to two events.
+
+        While a pass runs, the next event waits in a staging register (index, or an end-of-step
+        marker). When the pass issues its last group, the staged event starts the next pass and
+        the event offered in that cycle joins it as the second; with nothing staged, the event
+        offered then starts a pass alone (its row is read twice, see stage 2). A staged marker
+        starts the update once its pass is done, as an unstaged one would.
+        """
+        inp = self.events_in
+        holding, updating, group = s.holding, s.updating, s.group
+        staged = Signal()        # an event waits for the next pass
+        staged_last = Signal()   # ... and it is the end-of-step marker
+        staged_index = Signal.like(s.event_index)
+        ending = holding & self._last_issue(s)  # the pass issues its last group now
+        # Registers only (staged ⇒ holding): the upstream's ready does not wait on this engine's
+        # downstream, as in the unpaired engine.
+        m.d.comb += inp.ready.eq(~updating & (~staged | (self._last_issue(s) & ~staged_last)))
+        offered = inp.valid & inp.ready
+        event, marker = offered & ~inp.payload.last, offered & inp.payload.last
+
+        def start_pass(first, second, paired):
+            m.d.sync += [holding.eq(1), group.eq(0), s.event_index.eq(first),
+                         pair_index.eq(second), pass_paired.eq(paired), event_value.eq(1)]
+
+        def start_update():
+            m.d.sync += [updating.eq(1), group.eq(0)]
+
+        with m.If(ending & staged):
+            m.d.sync += staged.eq(0)
+            with m.If(staged_last):
+                start_update()
+            with m.Elif(event):
+                start_pass(staged_index, inp.payload.index, 1)
+            with m.Else():
+                start_pass(staged_index, staged_index, 0)
+                with m.If(marker):  # waits behind the pass it cannot join
+                    m.d.sync += [staged.eq(1), staged_last.eq(1)]
+        with m.Elif(holding & ~ending):
+            with m.If(offered):
+                m.d.sync += [staged.eq(1), staged_last.eq(inp.payload.last),
+                             staged_index.eq(inp.payload.index)]
+        with m.Else():  # idle, or the pass ends with nothing staged
+            with m.If(marker):
+                start_update()
+            with m.Elif(event):
+                start_pass(inp.payload.index, inp.payload.index, 0)
 
     # ---- neuron arithmetic -----------------------------------------------------------------
     def _fits(self, total):

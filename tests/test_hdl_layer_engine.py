@@ -63,14 +63,15 @@ def golden_steps(spec, images):
     return golden_run(spec, images)[0]
 
 
-def engine_steps(spec, lanes, images, seed=0, stall=False, membranes_out=None):
+def engine_steps(spec, lanes, images, seed=0, stall=False, membranes_out=None, paired=False):
     """Feed each image's nonzero values as events T times; return spike indices per step, cycles.
 
     With ``stall`` the input has random gaps and the output random back-pressure. A list passed
     as ``membranes_out`` receives, per step, every neuron's membrane from the debug output.
+    ``paired`` builds the engine that adds two events per pass.
     """
     layer, bound = spec.layers[0], analyse(spec)[0]
-    dut = LayerEngine(layer, bound, lanes, spec.input.bits, spec.timesteps)
+    dut = LayerEngine(layer, bound, lanes, spec.input.bits, spec.timesteps, paired=paired)
     rng = np.random.default_rng(seed)
     total_steps = spec.timesteps * len(images)
     steps: list[list[int]] = []
