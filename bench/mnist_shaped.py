@@ -29,14 +29,16 @@ the golden encoder and prints it, with the firing rates of both layers.
 
 A setting is ``fc1,fc2`` lanes, optionally ``:k`` for the rate encoder's LFSR draws per cycle
 (``InputBuffer(draws_per_cycle=k)``, default 1): ``64,10:4`` is 64 and 10 lanes with 4 draws per
-cycle. Per setting it generates the Verilog, co-simulates ``--images`` images on Verilator with
+cycle; a final ``:p`` pairs fc1's events (``--pair-events fc1``: two events per pass over its
+groups), e.g. ``32,10:4:p``. Per setting it generates the Verilog, co-simulates ``--images`` images on Verilator with
 :func:`spikeforge.cosim.fast.run_fast_cosim` (every count compared with the golden executor, bit
 for bit; cycles per image measured), and builds the UART board top for ``ulx3s-85f`` with
 :func:`spikeforge.boards.build.build` (yosys + nextpnr-ecp5 from YoWASP, seed 1, timing not
 required) to read LUTs (``TRELLIS_COMB``), FFs, BRAMs (``DP16KD``), DSPs and Fmax.
 
 Results are cached in ``bench/mnist_shaped_cache.json`` by NetSpec digest, lanes and draws (key
-``<digest>:<lanes>`` for one draw, ``<digest>:<lanes>:d<k>`` otherwise); each entry
+``<digest>:<lanes>`` for one draw, ``<digest>:<lanes>:d<k>`` otherwise, ``:p`` appended for
+paired fc1 events); each entry
 also records the digest of the network's RTLIL, so a changed generator (``hdl/``) invalidates it
 and the setting is co-simulated and built again. ``--no-build`` skips synthesis (cached build
 figures are still shown when their design digest matches). The JSON on stdout has, per lanes
@@ -142,41 +144,54 @@ def netspec_digest(spec: NetSpec) -> str:
     return digest.hexdigest()
 
 
-def network_design_digest(spec: NetSpec, lanes, draws: int = 1) -> str:
+def network_design_digest(spec: NetSpec, lanes, draws: int = 1, pairs=()) -> str:
     """Digest of the network top's RTLIL (changes whenever ``hdl/`` builds something else)."""
     from amaranth.back import rtlil
 
     from spikeforge.boards.report import design_digest
     from spikeforge.hdl.network import NetworkTop
 
-    return design_digest(rtlil.convert(NetworkTop(spec, list(lanes), draws_per_cycle=draws),
+    return design_digest(rtlil.convert(NetworkTop(spec, list(lanes), draws_per_cycle=draws,
+                                                  pair_events=pairs),
                                        name="spikeforge_top", emit_src=False))
 
 
-def parse_setting(text: str) -> tuple[list[int], int]:
-    """``"64,10:4"`` -> ``([64, 10], 4)``; ``"16,10"`` -> ``([16, 10], 1)``."""
-    lanes_text, _, draws_text = text.partition(":")
-    return [int(part) for part in lanes_text.split(",")], int(draws_text or 1)
+def parse_setting(text: str) -> tuple[list[int], int, tuple[str, ...]]:
+    """``"64,10:4"`` -> ``([64, 10], 4, ())``; ``"16,10"`` -> ``([16, 10], 1, ())``;
+    ``"32,10:4:p"`` -> ``([32, 10], 4, ("fc1",))`` (fc1's events paired)."""
+    parts = text.split(":")
+    pairs = ("fc1",) if parts[-1] == "p" else ()
+    if pairs:
+        parts = parts[:-1]
+    if len(parts) > 2:
+        raise ValueError(f"setting {text!r}: expected 'fc1,fc2[:k][:p]'")
+    draws = int(parts[1]) if len(parts) == 2 else 1
+    return [int(part) for part in parts[0].split(",")], draws, pairs
 
 
-def cache_key(digest: str, lanes, draws: int) -> str:
-    """``<netspec digest>:<lanes>``, plus ``:d<k>`` for k > 1 (one-draw keys predate the option)."""
+def cache_key(digest: str, lanes, draws: int, pairs=()) -> str:
+    """``<netspec digest>:<lanes>``, plus ``:d<k>`` for k > 1 (one-draw keys predate the option),
+    plus ``:p`` with fc1's events paired."""
     key = f"{digest}:{','.join(map(str, lanes))}"
-    return key if draws == 1 else f"{key}:d{draws}"
+    key = key if draws == 1 else f"{key}:d{draws}"
+    return f"{key}:p" if pairs else key
 
 
-def cycle_floors(spec: NetSpec, lanes, draws: int, input_events_per_image: float) -> dict:
+def cycle_floors(spec: NetSpec, lanes, draws: int, input_events_per_image: float,
+                 pairs=()) -> dict:
     """Lower bounds of the cycles per image, per stage (the stages overlap, so the largest counts).
 
     * encoder: the load (one value per cycle) and, per step, one cycle per word of ``draws``
       values and the end-of-step marker; words with several spikes cost more (not counted);
     * fc1: ``events · G + G`` per step (``G = ceil(n_out / lanes)``, the neuron update G cycles),
       with the golden model's mean input events; plus the load, during which fc1 has no events.
+      With fc1's events paired (``pairs``) a pass adds two events: ``events / 2 · G``.
     """
     n, t = spec.input.size, spec.timesteps
     groups = -(-spec.layers[0].n_out // lanes[0])
     encoder = n + t * (-(-n // draws) + 1)
-    fc1 = n + input_events_per_image * groups + t * groups
+    passes = input_events_per_image / 2 if "fc1" in pairs else input_events_per_image
+    fc1 = n + passes * groups + t * groups
     return {"encoder_floor_cycles": int(encoder), "fc1_floor_cycles": round(fc1),
             "fc1_groups": groups,
             "bound_by": "encoder" if encoder >= fc1 else "fc1 (events x groups)"}
@@ -208,17 +223,18 @@ def log(message: str) -> None:
 
 # ---- stages -----------------------------------------------------------------------------------
 
-def cosimulate(spec_path: Path, spec: NetSpec, lanes, images, work: Path, draws: int = 1) -> dict:
+def cosimulate(spec_path: Path, spec: NetSpec, lanes, images, work: Path, draws: int = 1,
+               pairs=()) -> dict:
     """Verilog, then the fast Verilator co-simulation; cycles per image and the verdict."""
     from spikeforge.cosim.fast import run_fast_cosim
     from spikeforge.hdl.verilog import describe, generate_verilog
 
     start = time.perf_counter()
-    verilog = generate_verilog(spec, list(lanes), draws_per_cycle=draws)
+    verilog = generate_verilog(spec, list(lanes), draws_per_cycle=draws, pair_events=pairs)
     verilog_path = work / "spikeforge_top.v"
     verilog_path.write_text(verilog)
     generate_s = time.perf_counter() - start
-    design = describe(spec, list(lanes), draws_per_cycle=draws)
+    design = describe(spec, list(lanes), draws_per_cycle=draws, pair_events=pairs)
     budget = int(design["predicted_cycles_max"] * 4)
     result = run_fast_cosim(spec_path, verilog_path, images, work / "cosim",
                             simulator="verilator", cycle_budget=min(budget, 2**31 - 1),
@@ -238,13 +254,14 @@ def cosimulate(spec_path: Path, spec: NetSpec, lanes, images, work: Path, draws:
     }
 
 
-def synthesize(spec: NetSpec, lanes, work: Path, draws: int = 1) -> dict:
+def synthesize(spec: NetSpec, lanes, work: Path, draws: int = 1, pairs=()) -> dict:
     """yosys + nextpnr-ecp5 for the ULX3S-85F board top; the tools' figures."""
     from spikeforge.boards.build import build
     from spikeforge.hdl.network import NetworkTop
 
     start = time.perf_counter()
-    report = build(NetworkTop(spec, list(lanes), draws_per_cycle=draws), spec, board=BOARD,
+    report = build(NetworkTop(spec, list(lanes), draws_per_cycle=draws, pair_events=pairs), spec,
+                   board=BOARD,
                    out_dir=work / "build",
                    seed=PNR_SEED, require_timing=False)
     data = report.as_dict()
@@ -262,7 +279,8 @@ def figures(entry: dict) -> dict:
     """Latency figures and the ratios to the peers, from a cache entry."""
     cosim, build = entry.get("cosim") or {}, entry.get("build") or {}
     cycles = cosim.get("cycles_per_image_mean")
-    out = {"lanes": entry["lanes"], "input_draws_per_cycle": entry.get("draws_per_cycle", 1)}
+    out = {"lanes": entry["lanes"], "input_draws_per_cycle": entry.get("draws_per_cycle", 1),
+           "pair_events": entry.get("pair_events", [])}
     for key in ("luts", "ffs", "brams", "dsps", "fmax_mhz"):
         out[key] = build.get(key)
     out["cycles_per_image"] = cycles
@@ -361,10 +379,10 @@ def main(argv=None) -> int:
     cache = load_cache()
     settings, failed = [], False
     for text in args.lanes:
-        lanes, draws = parse_setting(text)
-        key = cache_key(digest, lanes, draws)
+        lanes, draws, pairs = parse_setting(text)
+        key = cache_key(digest, lanes, draws, pairs)
         start = time.perf_counter()
-        design = network_design_digest(spec, lanes, draws)
+        design = network_design_digest(spec, lanes, draws, pairs)
         log(f"lanes {lanes} draws {draws}: RTLIL digest {design[:12]} "
             f"({time.perf_counter() - start:.1f} s)")
         old = cache.get(key) if not args.refresh else None
@@ -373,7 +391,7 @@ def main(argv=None) -> int:
             # A new NetSpec or a changed generator: measure again. Figures that --no-sim or
             # --no-build keep from an older design are flagged stale, never passed off as current.
             entry = {"netspec_digest": digest, "lanes": lanes, "draws_per_cycle": draws,
-                     "design_digest": design}
+                     "pair_events": list(pairs), "design_digest": design}
             for stage, skipped in (("cosim", args.no_sim), ("build", args.no_build)):
                 if old and skipped and old.get(stage):
                     entry[stage] = old[stage]
@@ -381,8 +399,11 @@ def main(argv=None) -> int:
                     if stage == "cosim":
                         entry["image_seed"] = old.get("image_seed")
         entry["draws_per_cycle"] = draws
-        entry["limits"] = cycle_floors(spec, lanes, draws, network["input_events_per_image"])
-        work = args.work / f"{digest[:12]}_{'_'.join(map(str, lanes))}_d{draws}"
+        entry["pair_events"] = list(pairs)
+        entry["limits"] = cycle_floors(spec, lanes, draws, network["input_events_per_image"],
+                                       pairs)
+        work = (args.work / f"{digest[:12]}_{'_'.join(map(str, lanes))}_d{draws}"
+                f"{'_p' if pairs else ''}")
         work.mkdir(parents=True, exist_ok=True)
         cosim = entry.get("cosim")
         stale_sim = (cosim is None or cosim.get("images") != args.images
@@ -391,7 +412,7 @@ def main(argv=None) -> int:
         if stale_sim and not args.no_sim:
             log(f"lanes {lanes} draws {draws}: co-simulating {args.images} images on Verilator")
             try:
-                entry["cosim"] = cosimulate(spec_path, spec, lanes, images, work, draws)
+                entry["cosim"] = cosimulate(spec_path, spec, lanes, images, work, draws, pairs)
                 entry["image_seed"] = args.image_seed
                 entry.pop("cosim_error", None)
                 entry.pop("cosim_stale_design_digest", None)
@@ -405,7 +426,7 @@ def main(argv=None) -> int:
         if stale_build and not args.no_build:
             log(f"lanes {lanes} draws {draws}: building for {BOARD} (yosys + nextpnr-ecp5)")
             try:
-                entry["build"] = synthesize(spec, lanes, work, draws)
+                entry["build"] = synthesize(spec, lanes, work, draws, pairs)
                 entry.pop("build_error", None)
                 entry.pop("build_stale_design_digest", None)
             except Exception as exc:

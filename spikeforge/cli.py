@@ -68,7 +68,7 @@ def cmd_compile(args) -> int:
     out = _out(args)
     with stage("generate Verilog"):
         design = compile_stage(Path(args.netspec), out, args.lanes, lint=not args.no_lint,
-                               input_draws=args.input_draws)
+                               input_draws=args.input_draws, pair_events=args.pair_events)
     console.print(f"Verilog written to {design['verilog']}; description in {out / 'design.json'}")
     lint = design.get("lint")
     if lint is not None:
@@ -83,7 +83,8 @@ def cmd_sim(args) -> int:
     with stage(f"co-simulate {args.images} images on {args.simulator}"):
         report = sim_stage(Path(args.netspec), _out(args), images=args.images,
                            simulator=args.simulator, lanes=args.lanes, seed=args.seed,
-                           verilog=args.verilog, debug=args.debug, input_draws=args.input_draws)
+                           verilog=args.verilog, debug=args.debug, input_draws=args.input_draws,
+                           pair_events=args.pair_events)
     console.print(f"{report['images']} images bit-exact against the golden model on "
                   f"{report['simulator']}; mean {report['cycles_mean']:.0f} cycles per image")
     return 0
@@ -94,7 +95,8 @@ def cmd_build(args) -> int:
 
     with stage(f"synthesize, place and route for {args.board}"):
         report = build_stage(Path(args.netspec), _out(args), board=args.board, lanes=args.lanes,
-                             seed=args.seed, input_draws=args.input_draws)
+                             seed=args.seed, input_draws=args.input_draws,
+                             pair_events=args.pair_events)
     keys = ("board", "device", "lcs", "ffs", "brams", "dsps", "ios", "fmax_mhz", "target_mhz",
             "timing_met", "bitstream", "seconds")
     _print_mapping("build", {key: report.get(key) for key in keys})
@@ -324,6 +326,11 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--input-draws", type=int, metavar="K",
                        help="rate encoder: LFSR draws (inputs compared) per cycle, 1..16 and at most "
                             "the input size; above 1 only for rate-coded inputs (default: 1)")
+        p.add_argument("--pair-events", metavar="LAYERS",
+                       help="comma-separated linear layers whose engine adds two input events per "
+                            "pass over its lane groups (about half the accumulate cycles, a second "
+                            "weight read port): binary weights, spike inputs, >= 2 groups "
+                            "(default: none)")
 
     p = add("train", cmd_train, "train a quantized SNN (QAT, ALBSNN, conversion, MT-LIF, ASNN) "
                                 "and export a NetSpec")

@@ -63,6 +63,17 @@ def parse_lanes(text: str | None, spec) -> list[int] | None:
     return lanes
 
 
+def parse_pair_events(text: str | None, spec, lanes: list[int] | None) -> tuple[str, ...]:
+    """``--pair-events fc1[,fc2...]``: the layers whose engine adds two events per pass, checked
+    against the NetSpec and the lanes (:func:`spikeforge.hdl.network.check_pair_events`); none by
+    default."""
+    from .hdl.network import check_buildable, check_pair_events
+
+    if not text:
+        return ()
+    return check_pair_events(spec, check_buildable(spec, lanes), text)
+
+
 def parse_input_draws(draws, spec) -> int:
     """``--input-draws K``: the rate encoder's LFSR draws per cycle, checked against the NetSpec.
 
@@ -188,13 +199,16 @@ def golden_stage(netspec_path: Path, out: Path, seed: int = 0, data: str | None 
 
 
 def compile_stage(netspec_path: Path, out: Path, lanes: str | None = None, lint: bool = True,
-                  hierarchy: bool = False, input_draws: int | None = None) -> dict:
+                  hierarchy: bool = False, input_draws: int | None = None,
+                  pair_events: str | None = None) -> dict:
     """Generate the Verilog of the network top, describe it, and lint it.
 
     ``hierarchy`` keeps one Verilog module per stage (for waveforms and ``sim --debug``, whose
     monitors probe inside the layers); the default is one flat, lint-clean module.
     ``input_draws`` is the rate encoder's LFSR draws per cycle (``--input-draws``, default 1),
-    recorded in ``design.json`` as ``input_draws_per_cycle``.
+    recorded in ``design.json`` as ``input_draws_per_cycle``. ``pair_events`` (``--pair-events``,
+    comma-separated layer names) are the layers whose engine adds two events per pass, recorded
+    as ``pair_events``.
     """
     from .hdl.verilog import describe, generate_verilog
     from .lint import verilator_lint
@@ -202,10 +216,11 @@ def compile_stage(netspec_path: Path, out: Path, lanes: str | None = None, lint:
     spec = netspec_io.load(netspec_path)
     lane_list = parse_lanes(lanes, spec)
     draws = parse_input_draws(input_draws, spec)
-    verilog = generate_verilog(spec, lane_list, hierarchy=hierarchy,
-                               draws_per_cycle=draws)  # raises before writing
+    pairs = parse_pair_events(pair_events, spec, lane_list)
+    verilog = generate_verilog(spec, lane_list, hierarchy=hierarchy, draws_per_cycle=draws,
+                               pair_events=pairs)  # raises before writing
     verilog_path = write_text_atomic(out / VERILOG_NAME, verilog)
-    design = describe(spec, lane_list, draws_per_cycle=draws)
+    design = describe(spec, lane_list, draws_per_cycle=draws, pair_events=pairs)
     design["verilog"] = str(verilog_path)
     if lint:
         design["lint"] = verilator_lint(verilog_path).as_dict()
@@ -274,7 +289,8 @@ def held_out_events(spec, count: int, seed: int = 0):
 
 def sim_stage(netspec_path: Path, out: Path, images: int = 50, simulator: str = "verilator",
               lanes: str | None = None, seed: int = 0, verilog: Path | None = None,
-              debug: bool = False, input_draws: int | None = None) -> dict:
+              debug: bool = False, input_draws: int | None = None,
+              pair_events: str | None = None) -> dict:
     """Co-simulate held-out images on Verilog of the NetSpec; every count must equal the golden one.
 
     Without ``verilog`` the Verilog is generated afresh from the NetSpec and lanes (as ``compile``
@@ -301,7 +317,8 @@ def sim_stage(netspec_path: Path, out: Path, images: int = 50, simulator: str = 
         x, ids = held_out_images(images, seed)
     if verilog is None:
         verilog_path = Path(compile_stage(netspec_path, out, lanes, lint=False,
-                                          hierarchy=debug, input_draws=input_draws)["verilog"])
+                                          hierarchy=debug, input_draws=input_draws,
+                                          pair_events=pair_events)["verilog"])
     else:
         verilog_path = Path(verilog)
         if not verilog_path.is_file():
@@ -310,8 +327,10 @@ def sim_stage(netspec_path: Path, out: Path, images: int = 50, simulator: str = 
     from .hdl.verilog import describe
 
     draws = parse_input_draws(input_draws, spec)
-    predicted = describe(spec, parse_lanes(lanes, spec),
-                         draws_per_cycle=draws).get("predicted_cycles_max")
+    lane_list = parse_lanes(lanes, spec)
+    predicted = describe(spec, lane_list, draws_per_cycle=draws,
+                         pair_events=parse_pair_events(pair_events, spec, lane_list)
+                         ).get("predicted_cycles_max")
     budget = int(predicted * 4) if predicted else 2_000_000
     if debug:
         result = run_cosim(netspec_path, verilog_path, x, out / "cosim", simulator=simulator,
@@ -335,11 +354,13 @@ def sim_stage(netspec_path: Path, out: Path, images: int = 50, simulator: str = 
 
 
 def build_stage(netspec_path: Path, out: Path, board: str = "icebreaker", lanes: str | None = None,
-                seed: int = 1, input_draws: int | None = None, per_layer: bool = True) -> dict:
+                seed: int = 1, input_draws: int | None = None, per_layer: bool = True,
+                pair_events: str | None = None) -> dict:
     """Synthesize, place and route for a board; report resources and Fmax from the tools.
 
     ``input_draws`` (``--input-draws``): the rate encoder's LFSR draws per cycle, recorded in
-    ``build_report.json`` as ``input_draws_per_cycle``. With ``per_layer`` the network is also
+    ``build_report.json`` as ``input_draws_per_cycle``; ``pair_events`` (``--pair-events``) as
+    ``pair_events``. With ``per_layer`` the network is also
     synthesised with its hierarchy kept (:mod:`spikeforge.boards.layer_resources`), for the
     resources of each layer: ``layer_resources.json``, and ``per_layer`` in the returned dict.
     """
@@ -351,14 +372,17 @@ def build_stage(netspec_path: Path, out: Path, board: str = "icebreaker", lanes:
     spec = netspec_io.load(netspec_path)
     draws = parse_input_draws(input_draws, spec)
     lane_list = parse_lanes(lanes, spec)
-    network = NetworkTop(spec, lane_list, draws_per_cycle=draws)
+    pairs = parse_pair_events(pair_events, spec, lane_list)
+    network = NetworkTop(spec, lane_list, draws_per_cycle=draws, pair_events=pairs)
     report = build(network, spec, board=board, out_dir=out / "build", seed=seed)
     data = report.as_dict() if hasattr(report, "as_dict") else dict(report)
     data["input_draws_per_cycle"] = draws
+    data["pair_events"] = list(pairs)
     write_json_atomic(out / "build_report.json", data)
     if per_layer:
         info = get_board(board)
-        layers = layer_resources(NetworkTop(spec, lane_list, draws_per_cycle=draws), spec,
+        layers = layer_resources(NetworkTop(spec, lane_list, draws_per_cycle=draws,
+                                            pair_events=pairs), spec,
                                  info.family, info.synth_opts)
         layers["board"] = info.name
         write_json_atomic(out / "layer_resources.json", layers)

@@ -167,6 +167,52 @@ def test_compile_records_input_draws(tmp_path):
     assert json.loads((tmp_path / "p" / "design.json").read_text())["input_draws_per_cycle"] == 1
 
 
+# ---- --pair-events (a linear engine adds two events per pass) -----------------------------------
+
+@pytest.mark.parametrize("command", ["compile", "build"])
+@pytest.mark.parametrize("layers, expected", [
+    ("fc9", "unknown layer at --pair-events: expected names of layers (fc1, fc2), found 'fc9'"),
+    ("fc1,fc1", "layer named twice at --pair-events: expected each layer once, found 'fc1'"),
+    ("fc2", "cannot pair events at layer fc2: expected binary weights (found 4-bit weights)"),
+])
+def test_pair_events_refused(tmp_path, capsys, command, layers, expected):
+    spec_path = _rate_netspec(tmp_path)
+    assert main([command, str(spec_path), "--out", str(tmp_path / "o"), "--pair-events",
+                 layers]) == 2
+    assert expected in " ".join(capsys.readouterr().err.split())
+    assert not (tmp_path / "o" / "design.json").exists()
+
+
+def test_pair_events_need_spike_inputs(tmp_path, capsys):
+    spec_path = random_netspec().save(tmp_path / "net.npz")  # direct-coded: 5-bit input values
+    assert main(["compile", str(spec_path), "--out", str(tmp_path / "o"), "--pair-events",
+                 "fc1"]) == 2
+    assert ("cannot pair events at layer fc1: expected spike inputs of value 1 (found 5-bit input "
+            "values)") in " ".join(capsys.readouterr().err.split())
+
+
+def test_compile_records_pair_events(tmp_path):
+    import json
+
+    spec_path = _rate_netspec(tmp_path)
+    out = tmp_path / "o"
+    assert main(["compile", str(spec_path), "--out", str(out), "--lanes", "8,10",
+                 "--pair-events", "fc1", "--no-lint"]) == 0
+    design = json.loads((out / "design.json").read_text())
+    assert design["pair_events"] == ["fc1"]
+    assert [layer["paired"] for layer in design["layers"]] == [True, False]
+    # G = 32 / 8 = 4 groups: 2 cycles per event at best; the worst case charges all 4.
+    assert design["cost_model"]["per_layer"][0]["cycles_per_step"] == "events * 2 + 9"
+    assert "G_l / 2 per event at best for the paired layers fc1" in design["cost_model"]["formula"]
+    assert main(["compile", str(spec_path), "--out", str(tmp_path / "p"), "--lanes", "8,10",
+                 "--no-lint"]) == 0
+    unpaired = json.loads((tmp_path / "p" / "design.json").read_text())
+    assert unpaired["pair_events"] == []
+    assert unpaired["predicted_cycles_max"] == design["predicted_cycles_max"]
+    # Paired Verilog has the weight memory's second read port; unpaired Verilog is unchanged.
+    assert (out / "spikeforge_top.v").read_text() != (tmp_path / "p" / "spikeforge_top.v").read_text()
+
+
 def test_train_exports_a_membrane_readout(tmp_path, capsys):
     """--readout membrane: a non-spiking last layer, widened to its range; accuracy of both."""
     import json

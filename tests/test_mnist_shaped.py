@@ -70,11 +70,16 @@ def test_golden_hidden_layer_fires_at_a_realistic_rate(spec, bench):
 
 
 def test_settings_name_lanes_and_input_draws(bench):
-    assert bench.parse_setting("16,10") == ([16, 10], 1)
-    assert bench.parse_setting("64,10:4") == ([64, 10], 4)
+    assert bench.parse_setting("16,10") == ([16, 10], 1, ())
+    assert bench.parse_setting("64,10:4") == ([64, 10], 4, ())
+    assert bench.parse_setting("32,10:4:p") == ([32, 10], 4, ("fc1",))
+    assert bench.parse_setting("32,10:p") == ([32, 10], 1, ("fc1",))
+    with pytest.raises(ValueError, match="expected 'fc1,fc2"):
+        bench.parse_setting("32,10:4:2")
     # One-draw keys are the keys the cache had before draws existed; others carry ":d<k>".
     assert bench.cache_key("abc", [16, 10], 1) == "abc:16,10"
     assert bench.cache_key("abc", [64, 10], 4) == "abc:64,10:d4"
+    assert bench.cache_key("abc", [32, 10], 4, ("fc1",)) == "abc:32,10:d4:p"
 
 
 def test_cycle_floors(bench, spec):
@@ -86,6 +91,8 @@ def test_cycle_floors(bench, spec):
     assert four["encoder_floor_cycles"] == 784 + 8 * 197
     assert four["fc1_floor_cycles"] == round(784 + events * 2 + 8 * 2)
     assert bench.cycle_floors(spec, [128, 10], 1, events)["bound_by"] == "encoder"
+    paired = bench.cycle_floors(spec, [32, 10], 4, events, ("fc1",))
+    assert paired["fc1_floor_cycles"] == round(784 + events / 2 * 8 + 8 * 8)
 
 
 def test_cache_entries_are_well_formed(bench):
@@ -96,7 +103,8 @@ def test_cache_entries_are_well_formed(bench):
     assert cache
     for key, entry in cache.items():
         draws = entry.get("draws_per_cycle", 1)
-        assert key == bench.cache_key(entry["netspec_digest"], entry["lanes"], draws)
+        assert key == bench.cache_key(entry["netspec_digest"], entry["lanes"], draws,
+                                      tuple(entry.get("pair_events", ())))
         assert len(entry["design_digest"]) == 64
         if entry.get("cosim"):
             assert entry["cosim"]["bit_exact"], key
