@@ -57,6 +57,15 @@ residual engine, whose consecutive events may add into one word. Spikes in stage
 step starts after the end-of-step marker, which waits for stage 3 and the emitter to be empty).
 After the last step of an image the membranes are cleared for the next image.
 
+Paired events (``paired``, ``--pair-events``): a pass over the groups adds two events. The weight
+memory has a second read port for the second event's row, and per lane the binary weights
+select ``+2·scale`` (both +1), ``−2·scale`` (both −1) or 0 (they differ); a pass with one event
+reads its row on both ports, and the scale is then single. The next event waits in a staging
+register while a pass runs; the pass that follows takes it and the event offered in the cycle the
+previous pass issues its last group. Accumulates never leave ``sum_bits``, so adding two at once
+gives the golden result. Only for binary weights, spike inputs and ``G >= 2``
+(:func:`check_pairing`); :mod:`spikeforge.hdl.cost` charges ``G / 2`` per event at best.
+
 For debugging, the ``membranes`` output shows, in every update cycle, the membranes of the group
 just updated in stage 3 (after firing and reset, before any leak of the next step: the golden
 executor's recorded ``V``). Nothing reads it in a normal build, so Yosys removes it; the network top exposes
