@@ -79,7 +79,7 @@ HIDDEN_THRESHOLD = 64
 OUTPUT_BITS = 4
 OUTPUT_THRESHOLD = 16
 STATE_BITS = 12
-DEFAULT_LANES = ("16,10", "24,10:2", "32,10:2", "64,10:4")
+DEFAULT_LANES = ("24,10:2", "32,10:4", "26,10:4:p", "32,10:4:p")
 
 PEERS = {
     "spiker_plus": {"what": "Spiker+ (Carpegna et al., arXiv 2401.01141), 784-128-10, Xilinx "

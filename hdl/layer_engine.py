@@ -715,12 +715,17 @@ class LayerEngine(wiring.Component):
         # ---- stage 0: issue reads ----------------------------------------------------------
         w_addr, b_addr, v_addr = self._read_addresses(m, s)
         m.d.comb += [w_rd.en.eq(advance), b_rd.en.eq(advance), v_rd.en.eq(advance),
-                     w_rd.addr.eq(w_addr), b_rd.addr.eq(b_addr), v_rd.addr.eq(v_addr)]
+                     b_rd.addr.eq(b_addr), v_rd.addr.eq(v_addr)]
         if self.paired:
-            pair_index = Signal.like(event_index)  # the pass's second event (its first's again if none)
-            pass_paired = Signal()                  # the pass adds two events
-            m.d.comb += [w_rd_pair.en.eq(advance),
-                         w_rd_pair.addr.eq(pair_index * self.n_groups + group)]
+            # The two rows' addresses ``index·G + group`` are registers that count with the
+            # group: the product ``index·G`` is taken when an event arrives, not between a
+            # register and the block RAM's address (with G not a power of two it is a DSP).
+            row = Signal(range(max(shapes["weights"][0], 2)))
+            pair_row = Signal.like(row)  # the pass's second event (its first's again if none)
+            pass_paired = Signal()       # the pass adds two events
+            m.d.comb += [w_rd.addr.eq(row), w_rd_pair.en.eq(advance), w_rd_pair.addr.eq(pair_row)]
+        else:
+            m.d.comb += w_rd.addr.eq(w_addr)
         issue_accumulate = holding & ~updating
         issue_update = updating & ~marker_pending
         m.d.sync += stage1.eq(Mux(advance, issue_accumulate | issue_update, stage1))
@@ -729,6 +734,8 @@ class LayerEngine(wiring.Component):
                          stage1_value.eq(event_value), stage1_address.eq(v_addr)]
             if self.paired:
                 m.d.sync += stage1_paired.eq(pass_paired)
+                with m.If(issue_accumulate):
+                    m.d.sync += [row.eq(row + 1), pair_row.eq(pair_row + 1)]
             self._latch_stage1(m, s)
             self._step_counters(m, s, issue_accumulate, issue_update)
 
@@ -753,7 +760,7 @@ class LayerEngine(wiring.Component):
         # so it is left out: the upstream's ``ready`` then depends on this engine's registers
         # only, not combinationally on the downstream engine's ``ready`` through the emitter.
         if self.paired:
-            self._accept_pairs(m, s, event_value, pair_index, pass_paired)
+            self._accept_pairs(m, s, event_value, row, pair_row, pass_paired)
             return m
         accepting = ~updating & (~holding | self._last_issue(s))
         m.d.comb += inp.ready.eq(accepting)
@@ -765,11 +772,11 @@ class LayerEngine(wiring.Component):
                              event_value.eq(inp.payload.value)]
         return m
 
-    def _accept_pairs(self, m, s, event_value, pair_index, pass_paired):
+    def _accept_pairs(self, m, s, event_value, row, pair_row, pass_paired):
         """Input of a paired engine: a pass over the groups adds up to two events.
 
-        While a pass runs, the next event waits in a staging register (index, or an end-of-step
-        marker). When the pass issues its last group, the staged event starts the next pass and
+        While a pass runs, the next event waits in a staging register (its first weight row
+        ``index·G``, or an end-of-step marker). When the pass issues its last group, the staged event starts the next pass and
         the event offered in that cycle joins it as the second; with nothing staged, the event
         offered then starts a pass alone (its row is read twice, see stage 2). A staged marker
         starts the update once its pass is done, as an unstaged one would.
@@ -778,7 +785,9 @@ class LayerEngine(wiring.Component):
         holding, updating, group = s.holding, s.updating, s.group
         staged = Signal()        # an event waits for the next pass
         staged_last = Signal()   # ... and it is the end-of-step marker
-        staged_index = Signal.like(s.event_index)
+        staged_row = Signal.like(row)
+        offered_row = Signal.like(row)
+        m.d.comb += offered_row.eq(inp.payload.index * self.n_groups)
         ending = holding & self._last_issue(s)  # the pass issues its last group now
         # Registers only (staged ⇒ holding): the upstream's ready does not wait on this engine's
         # downstream, as in the unpaired engine.
@@ -787,8 +796,8 @@ class LayerEngine(wiring.Component):
         event, marker = offered & ~inp.payload.last, offered & inp.payload.last
 
         def start_pass(first, second, paired):
-            m.d.sync += [holding.eq(1), group.eq(0), s.event_index.eq(first),
-                         pair_index.eq(second), pass_paired.eq(paired), event_value.eq(1)]
+            m.d.sync += [holding.eq(1), group.eq(0), row.eq(first), pair_row.eq(second),
+                         pass_paired.eq(paired), event_value.eq(1)]
 
         def start_update():
             m.d.sync += [updating.eq(1), group.eq(0)]
@@ -798,20 +807,20 @@ class LayerEngine(wiring.Component):
             with m.If(staged_last):
                 start_update()
             with m.Elif(event):
-                start_pass(staged_index, inp.payload.index, 1)
+                start_pass(staged_row, offered_row, 1)
             with m.Else():
-                start_pass(staged_index, staged_index, 0)
+                start_pass(staged_row, staged_row, 0)
                 with m.If(marker):  # waits behind the pass it cannot join
                     m.d.sync += [staged.eq(1), staged_last.eq(1)]
         with m.Elif(holding & ~ending):
             with m.If(offered):
                 m.d.sync += [staged.eq(1), staged_last.eq(inp.payload.last),
-                             staged_index.eq(inp.payload.index)]
+                             staged_row.eq(offered_row)]
         with m.Else():  # idle, or the pass ends with nothing staged
             with m.If(marker):
                 start_update()
             with m.Elif(event):
-                start_pass(inp.payload.index, inp.payload.index, 0)
+                start_pass(offered_row, offered_row, 0)
 
     # ---- neuron arithmetic -----------------------------------------------------------------
     def _fits(self, total):
