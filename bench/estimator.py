@@ -155,6 +155,44 @@ def random_network(seed: int, kinds=None) -> tuple[NetSpec, list[int]]:
     return spec, lanes
 
 
+PAIRED_SEED = 70_000
+
+
+def paired_network(seed: int) -> tuple[NetSpec, list[int], tuple[str, ...]]:
+    """A random network whose first layer pairs its events (``--pair-events fc1``): rate-coded
+    input, fc1 binary with IF, LIF or adaptive neurons and at least two lane groups, fc2 any
+    width with IF neurons. Returns the NetSpec, the lanes and the paired layers."""
+    rng = np.random.default_rng(seed)
+    timesteps = int(rng.integers(2, 9))
+    size = int(rng.integers(16, 101))
+    inp = InputSpec(size, "rate", int(rng.integers(3, 9)), rate_seed=int(rng.integers(1, 1 << 16)))
+    layers, lanes, n_in, value_max = [], [], size, 1
+    for index, last in enumerate((False, True)):
+        n_out = int(rng.integers(2, 13)) if last else int(rng.integers(8, 65))
+        bits = int(rng.choice([1, 2, 4])) if last else 1
+        if bits == 1:
+            scale, weights = 1 << int(rng.integers(0, 4)), rng.choice([-1, 1], (n_out, n_in))
+        else:
+            scale, half = 1, 1 << (bits - 1)
+            weights = rng.integers(-half, half, (n_out, n_in))
+        neuron = _neuron(rng, "if" if last else str(rng.choice(["if", "lif", "adaptive"])),
+                         timesteps, 0)
+        positive = np.clip(weights * scale, 0, None).sum(axis=1).mean()
+        state_max = (1 << (neuron.state_bits - 1)) - 1
+        threshold = int(min(state_max, max(1, positive * value_max * rng.uniform(0.05, 1.0))))
+        bias_max = int(rng.integers(0, max(1, min(state_max, threshold)) + 1))
+        neuron = replace(neuron, threshold=threshold)
+        layers.append(LayerSpec(name=f"fc{index + 1}", kind="linear", weights=weights,
+                                weight_bits=bits, scale=scale,
+                                bias=rng.integers(-bias_max, bias_max + 1, n_out), neuron=neuron))
+        choices = [p for p in (1, 2, 3, 4, 5, 6, 8) if p <= n_out and (last or -(-n_out // p) >= 2)]
+        lanes.append(int(rng.choice(choices)))
+        n_in, value_max = n_out, neuron.spike_max
+    spec = NetSpec(inp, tuple(layers), timesteps, name=f"paired-{seed}",
+                   metadata={"seed": seed}).validate()
+    return spec, lanes, ("fc1",)
+
+
 def kind_networks() -> list[tuple[str, NetSpec, list[int]]]:
     """One small fixed network per neuron kind (tests/test_hdl_network.py style)."""
     out = []
@@ -201,11 +239,12 @@ def image_networks(role: str) -> list[tuple[str, NetSpec, list]]:
 
 
 # ---- synthesis ---------------------------------------------------------------------------------
-def _rtlil(spec: NetSpec, lanes) -> str:
+def _rtlil(spec: NetSpec, lanes, pair_events=()) -> str:
     from amaranth.back import rtlil
 
     from spikeforge.hdl.network import NetworkTop
-    return rtlil.convert(NetworkTop(spec, lanes), name="spikeforge_top", emit_src=False)
+    return rtlil.convert(NetworkTop(spec, lanes, pair_events=pair_events), name="spikeforge_top",
+                         emit_src=False)
 
 
 def parse_cells(stat_text: str) -> dict[str, int]:
@@ -246,9 +285,10 @@ def cache_key(family: str, il_text: str) -> str:
     return hashlib.sha256((SYNTH[family] + "\n" + il_text).encode()).hexdigest()[:24]
 
 
-def synthesize(spec: NetSpec, lanes, family: str, cache: dict, allow: bool = True) -> dict | None:
+def synthesize(spec: NetSpec, lanes, family: str, cache: dict, allow: bool = True,
+               pair_events=()) -> dict | None:
     """Post-synthesis cells of ``spec`` on ``family`` (from the cache, or by running yosys)."""
-    il_text = _rtlil(spec, lanes)
+    il_text = _rtlil(spec, lanes, pair_events)
     key = cache_key(family, il_text)
     if key in cache:
         return cache[key]
@@ -297,6 +337,9 @@ def _networks(kind: str, count: int, demo: str | None) -> list[tuple[str, NetSpe
         return [(f"calib-{s}", *random_network(s)) for s in range(CALIB_SEED, CALIB_SEED + count)]
     if kind == "eval":
         return [(f"random-{s}", *random_network(s)) for s in range(EVAL_SEED, EVAL_SEED + count)]
+    if kind == "paired":
+        return [(f"paired-{s}", *paired_network(s))
+                for s in range(PAIRED_SEED, PAIRED_SEED + count)]
     named = []
     if demo and Path(demo).is_file():
         from spikeforge.netspec import load
@@ -379,16 +422,17 @@ def evaluate(family: str, named: list, cache: dict, allow: bool) -> list[dict]:
     from spikeforge.hdl.network import default_lanes
 
     out = []
-    for name, spec, lanes in named:
+    for name, spec, lanes, *paired in named:
+        pairs = paired[0] if paired else ()  # a paired network: (name, spec, lanes, layers)
         lanes = list(lanes) if lanes is not None else default_lanes(spec)
-        synth = synthesize(spec, lanes, family, cache, allow=allow)
+        synth = synthesize(spec, lanes, family, cache, allow=allow, pair_events=pairs)
         if synth is None:
             continue
         if "failed" in synth:
             out.append({"network": name, "lanes": lanes, "synthesis_failed": synth["failed"],
                         "failed_in": synth.get("failed_in", "?"), "yosys": synth["yosys"]})
             continue
-        estimate = estimate_resources(spec, lanes, family)
+        estimate = estimate_resources(spec, lanes, family, pair_events=pairs)
         real = measured(family, synth["cells"])  # today's counting rules on the recorded cells
         row = {"network": name, "lanes": lanes, "estimate_seconds": round(estimate.seconds, 4),
                "synth_seconds": synth["seconds"], "yosys": synth["yosys"]}
@@ -418,12 +462,13 @@ def summarize(rows: list[dict]) -> dict:
     return summary
 
 
-def prune(families: list[str], calib: int, evaluation: int, demo: str | None, cache: dict) -> dict:
+def prune(families: list[str], calib: int, evaluation: int, demo: str | None, cache: dict,
+          paired: int = 0) -> dict:
     """Drop the cache entries of ``families`` that no current network's RTLIL has any more.
 
     The current networks are every set the bench synthesises: the named ones (demo, kinds), the
     ``evaluation`` random networks, the ``calib`` calibration networks and the image networks
-    (calibration, evaluation, trained). An entry made on older RTL (another digest) of the same
+    (calibration, evaluation, trained), and the ``paired`` networks. An entry made on older RTL (another digest) of the same
     network is what goes; the tests match entries by network name and lanes, so a stale entry
     left next to a fresh one could be read instead of it. Nothing is synthesised.
     """
@@ -433,8 +478,10 @@ def prune(families: list[str], calib: int, evaluation: int, demo: str | None, ca
              + _networks("calib", calib, None) + image_networks("calib") + image_networks("eval")
              + image_networks("trained"))
     keep = set()
-    for _, spec, lanes in named:
-        il_text = _rtlil(spec, list(lanes) if lanes is not None else default_lanes(spec))
+    named += _networks("paired", paired, None)
+    for _, spec, lanes, *pairs in named:
+        il_text = _rtlil(spec, list(lanes) if lanes is not None else default_lanes(spec),
+                         pairs[0] if pairs else ())
         keep.update(cache_key(family, il_text) for family in families)
     dropped = [k for k, e in cache.items() if e.get("family") in families and k not in keep]
     for key in dropped:
@@ -461,6 +508,9 @@ def main(argv=None) -> int:
                         help="only drop the cache entries of --families whose RTLIL no current "
                              "network has (syntheses of older RTL); with the --calib/--eval "
                              "counts of the sets to keep")
+    parser.add_argument("--paired", type=int, default=0, metavar="N",
+                        help="also evaluate N random networks whose fc1 pairs its events "
+                             "(--pair-events; not used by the fit), as family 'ecp5+paired' etc.")
     parser.add_argument("--markdown", action="store_true",
                         help="print the per-family error table (markdown) instead of JSON")
     args = parser.parse_args(argv)
@@ -469,7 +519,7 @@ def main(argv=None) -> int:
     allow = not args.no_synth
     result = {"cache": str(CACHE.relative_to(ROOT)), "families": {}}
     if args.prune:
-        print(json.dumps(prune(families, args.calib, args.eval, args.demo, cache)))
+        print(json.dumps(prune(families, args.calib, args.eval, args.demo, cache, args.paired)))
         return 0
     if args.images:
         return _main_images(args, families, cache, allow, result)
@@ -498,6 +548,9 @@ def main(argv=None) -> int:
         named = _networks("named", 0, args.demo) + _networks("eval", args.eval, None)
         rows = evaluate(family, named, cache, allow)
         result["families"][family] = {"summary": summarize(rows), "networks": rows}
+    for family in families if args.paired else ():
+        rows = evaluate(family, _networks("paired", args.paired, None), cache, allow)
+        result["families"][f"{family}+paired"] = {"summary": summarize(rows), "networks": rows}
     if args.markdown:
         print(markdown_table(result))
     else:

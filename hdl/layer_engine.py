@@ -715,17 +715,19 @@ class LayerEngine(wiring.Component):
         # ---- stage 0: issue reads ----------------------------------------------------------
         w_addr, b_addr, v_addr = self._read_addresses(m, s)
         m.d.comb += [w_rd.en.eq(advance), b_rd.en.eq(advance), v_rd.en.eq(advance),
-                     b_rd.addr.eq(b_addr), v_rd.addr.eq(v_addr)]
+                     w_rd.addr.eq(w_addr), b_rd.addr.eq(b_addr), v_rd.addr.eq(v_addr)]
         if self.paired:
-            # The two rows' addresses ``index·G + group`` are registers that count with the
-            # group: the product ``index·G`` is taken when an event arrives, not between a
-            # register and the block RAM's address (with G not a power of two it is a DSP).
+            # The two rows ``index·G`` are registers, the product taken when an event arrives,
+            # not between a register and the block RAM's address (with G not a power of two it
+            # is a DSP and an adder). With G a power of two, ``row | group`` is the address (the
+            # row's low bits are 0: no adder); otherwise the rows count with the group.
             row = Signal(range(max(shapes["weights"][0], 2)))
             pair_row = Signal.like(row)  # the pass's second event (its first's again if none)
             pass_paired = Signal()       # the pass adds two events
-            m.d.comb += [w_rd.addr.eq(row), w_rd_pair.en.eq(advance), w_rd_pair.addr.eq(pair_row)]
-        else:
-            m.d.comb += w_rd.addr.eq(w_addr)
+            counting = G & (G - 1) != 0
+            m.d.comb += [w_rd_pair.en.eq(advance),
+                         w_rd.addr.eq(row if counting else row | group),  # replaces w_addr
+                         w_rd_pair.addr.eq(pair_row if counting else pair_row | group)]
         issue_accumulate = holding & ~updating
         issue_update = updating & ~marker_pending
         m.d.sync += stage1.eq(Mux(advance, issue_accumulate | issue_update, stage1))
@@ -734,8 +736,9 @@ class LayerEngine(wiring.Component):
                          stage1_value.eq(event_value), stage1_address.eq(v_addr)]
             if self.paired:
                 m.d.sync += stage1_paired.eq(pass_paired)
-                with m.If(issue_accumulate):
-                    m.d.sync += [row.eq(row + 1), pair_row.eq(pair_row + 1)]
+                if counting:
+                    with m.If(issue_accumulate):
+                        m.d.sync += [row.eq(row + 1), pair_row.eq(pair_row + 1)]
             self._latch_stage1(m, s)
             self._step_counters(m, s, issue_accumulate, issue_update)
 

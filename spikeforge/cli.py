@@ -229,7 +229,8 @@ def cmd_estimate(args) -> int:
     from .flow import estimate_stage
 
     out = _out(args)
-    estimate = estimate_stage(Path(args.netspec), out, args.lanes, family=args.family)
+    estimate = estimate_stage(Path(args.netspec), out, args.lanes, family=args.family,
+                              pair_events=args.pair_events)
     table = Table(title=f"resource estimate, {args.family} (yosys post-synthesis cells, a model; "
                         f"{estimate['seconds'] * 1000:.1f} ms)")
     columns = ("luts", "ffs", "brams", "lutrams", "dsps")
@@ -326,6 +327,9 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--input-draws", type=int, metavar="K",
                        help="rate encoder: LFSR draws (inputs compared) per cycle, 1..16 and at most "
                             "the input size; above 1 only for rate-coded inputs (default: 1)")
+        add_pair_events(p)
+
+    def add_pair_events(p):
         p.add_argument("--pair-events", metavar="LAYERS",
                        help="comma-separated linear layers whose engine adds two input events per "
                             "pass over its lane groups (about half the accumulate cycles, a second "
@@ -414,6 +418,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_lanes(p)
     p.add_argument("--family", default="ice40", choices=["ice40", "ecp5", "gowin"],
                    help="device family (default: ice40)")
+    add_pair_events(p)
 
     p = add("power", cmd_power, "dynamic power from the switching activity of an Icarus "
                                 "co-simulation (a model driven by measured toggles)")

@@ -144,6 +144,7 @@ class _Primitive:
     byte: int = 0        # write-enable granularity (0: the whole word)
     rom_widths: tuple = ()   # indices of dbits usable by a ROM (empty: no ROM, "prune_rom")
     ram_widths: tuple = ()   # indices usable by a RAM with a separate write port
+    read_ports: int = 1      # read ports of one cell (a ROM with more is duplicated)
 
 
 _LIBRARIES = {
@@ -153,7 +154,7 @@ _LIBRARIES = {
                          rom_widths=(0, 1, 2, 3), ram_widths=(0, 1, 2, 3)),),
     # DP16KD (true dual port, up to 18 bits), PDPW16KD (36-bit write port), DPR16X4 LUT RAM.
     "ecp5": (_Primitive("DP16KD", "block", 14, (1, 2, 4, 9, 18), 128, byte=9,
-                        rom_widths=(0, 1, 2, 3, 4), ram_widths=(0, 1, 2, 3, 4)),
+                        rom_widths=(0, 1, 2, 3, 4), ram_widths=(0, 1, 2, 3, 4), read_ports=2),
              _Primitive("PDPW16KD", "block", 14, (1, 2, 4, 9, 18, 36), 128, byte=9,
                         rom_widths=(0, 1, 2, 3, 4, 5), ram_widths=(3, 4, 5)),
              _Primitive("TRELLIS_DPR16X4", "lutram", 4, (4,), 4, ram_widths=(0,))),
@@ -161,7 +162,7 @@ _LIBRARIES = {
     "gowin": (_Primitive("SP", "block", 14, (1, 2, 4, 9, 18, 36), 128, byte=9,
                          rom_widths=(0, 1, 2, 3, 4, 5)),
               _Primitive("DP", "block", 14, (1, 2, 4, 9, 18), 128, byte=9,
-                         rom_widths=(0, 1, 2, 3, 4), ram_widths=(0, 1, 2, 3, 4)),
+                         rom_widths=(0, 1, 2, 3, 4), ram_widths=(0, 1, 2, 3, 4), read_ports=2),
               _Primitive("SDP", "block", 14, (1, 2, 4, 9, 18, 36), 128, byte=9,
                          rom_widths=(0, 1, 2, 3, 4, 5), ram_widths=(0, 1, 2, 3, 4, 5)),
               _Primitive("RAM16SDP4", "lutram", 4, (4,), 4, widthscale=4, ram_widths=(0,))),
@@ -191,7 +192,10 @@ class MemoryMapping:
     primitive : str
         The cell (``SB_RAM40_4K``, ``DP16KD``, ...) or ``""`` for logic.
     cells : int
-        Block RAMs or LUT RAM cells used.
+        Block RAMs or LUT RAM cells used (every copy: a ROM with more read ports than its
+        primitive has is duplicated).
+    read_ports : int
+        Read ports (2 for the weights of a paired engine).
     """
 
     name: str
@@ -202,11 +206,14 @@ class MemoryMapping:
     primitive: str = ""
     cells: int = 0
     transparent: bool = True
+    read_ports: int = 1
 
 
 def _geometry_cost(prim: _Primitive, depth: int, width: int, rom: bool,
-                   transparent: bool = True) -> tuple[float, int] | None:
-    """memory_libmap's cheapest geometry of ``prim`` for the memory: (cost, cells)."""
+                   transparent: bool = True, read_ports: int = 1) -> tuple[float, int] | None:
+    """memory_libmap's cheapest geometry of ``prim`` for the memory: (cost, cells). A ROM with
+    more read ports than the primitive has is duplicated: cost and cells per copy."""
+    copies = -(-read_ports // prim.read_ports)
     widths = prim.rom_widths if rom else prim.ram_widths
     best = None
     for index in widths:
@@ -224,26 +231,29 @@ def _geometry_cost(prim: _Primitive, depth: int, width: int, rom: bool,
         if not rom and mult_a != 1:
             cost += _FACTOR_DEMUX * mult_a
         cost += _FACTOR_EMU * (_EMU_ROM if rom or not transparent else _EMU_RAM)
+        cost, cells = cost * copies, cells * copies
         if best is None or cost < best[0]:
             best = (cost, cells)
     return best
 
 
 def map_memory(family: str, name: str, depth: int, width: int, rom: bool,
-               transparent: bool = True) -> MemoryMapping:
+               transparent: bool = True, read_ports: int = 1) -> MemoryMapping:
     """Where yosys puts a memory on ``family``: the cheapest of logic and each primitive.
 
     Logic costs ``depth · width`` for a RAM and 1/16 of that for a ROM (memory_libmap's defaults,
-    truncated to an integer as it does); a primitive wins only if strictly cheaper.
+    truncated to an integer as it does), per read port; a primitive wins only if strictly
+    cheaper. ``read_ports`` > 1 (a ROM only): a primitive with fewer ports is duplicated.
     """
-    best_cost = int(depth * width * (1 / 16 if rom else 1.0))
-    mapping = MemoryMapping(name, depth, width, rom, transparent=transparent)
+    best_cost = int(depth * width * (1 / 16 if rom else 1.0)) * read_ports
+    mapping = MemoryMapping(name, depth, width, rom, transparent=transparent,
+                            read_ports=read_ports)
     for prim in _LIBRARIES[family]:
-        found = _geometry_cost(prim, depth, width, rom, transparent)
+        found = _geometry_cost(prim, depth, width, rom, transparent, read_ports)
         if found is not None and found[0] < best_cost:
             best_cost = found[0]
             mapping = MemoryMapping(name, depth, width, rom, prim.kind, prim.name, found[1],
-                                    transparent)
+                                    transparent, read_ports)
     return mapping
 
 
@@ -297,6 +307,8 @@ class ResourceEstimate:
     luts_fitted : bool
         False when the family has no fitted LUT coefficients yet: its LUT figures are then 0
         and mean "unknown" (FFs, block RAMs, LUT RAMs and DSPs do not need coefficients).
+    pair_events : list of str
+        Layers estimated with paired events (two per pass).
     """
 
     family: str
@@ -305,6 +317,7 @@ class ResourceEstimate:
     seconds: float = 0.0
     coefficients: dict = field(default_factory=dict)
     luts_fitted: bool = True
+    pair_events: list = field(default_factory=list)
 
     def _total(self, key: str) -> int:
         return int(sum(getattr(row, key) for row in self.rows))
@@ -343,7 +356,8 @@ class ResourceEstimate:
                 "rows": [asdict(row) for row in self.rows], "seconds": self.seconds,
                 "what": "yosys post-synthesis cells of the network top alone (no board UART), "
                         "estimated by a structural model (spikeforge.estimate)",
-                "coefficients": self.coefficients, "luts_fitted": self.luts_fitted}
+                "coefficients": self.coefficients, "luts_fitted": self.luts_fitted,
+                "pair_events": list(self.pair_events)}
 
 
 @lru_cache(maxsize=1)
@@ -394,8 +408,8 @@ def _memory_ffs(mapping: MemoryMapping) -> int:
         # Emulated transparency keeps the written word and an address match in registers.
         return 0 if mapping.rom or not mapping.transparent else mapping.width + 1
     if mapping.style == "lutram":
-        return mapping.width
-    return mapping.width + (0 if mapping.rom else mapping.depth * mapping.width)
+        return mapping.width * mapping.read_ports
+    return mapping.width * mapping.read_ports + (0 if mapping.rom else mapping.depth * mapping.width)
 
 
 def _memory_terms(mapping: MemoryMapping, family: str) -> dict[str, float]:
@@ -405,12 +419,13 @@ def _memory_terms(mapping: MemoryMapping, family: str) -> dict[str, float]:
     if mapping.style == "logic":
         if mapping.rom:
             # One a-input function per output bit: 2^(a-4) LUT4s beyond 4 inputs (plus muxes).
-            terms["rom_lut_bits"] = mapping.width * max(1.0, 2.0 ** (a - 4))
+            terms["rom_lut_bits"] = mapping.width * max(1.0, 2.0 ** (a - 4)) * mapping.read_ports
         else:
             terms["ram_mux_bits"] = mapping.width * (mapping.depth - 1)
             terms["ram_words"] = mapping.depth
     elif mapping.style == "lutram":
-        terms["lutram_mux_bits"] = mapping.width * (-(-mapping.depth // 16) - 1)
+        terms["lutram_mux_bits"] = (mapping.width * (-(-mapping.depth // 16) - 1)
+                                    * mapping.read_ports)
         terms["transparency_bits"] = mapping.width if mapping.transparent else 0
     elif not mapping.rom and mapping.transparent:
         terms["transparency_bits"] = mapping.width
@@ -493,7 +508,7 @@ def _rom_data_columns(values, bits: int, depth: int) -> int:
 
 def _pipeline_ffs(layer, bounds: LayerBounds, lanes: int, value_bits: int, g: int,
                   positions: int, shapes: dict, mapped: dict, fed: bool,
-                  silent: bool = False) -> int:
+                  silent: bool = False, paired: bool = False) -> int:
     """Registers of the engine's pipeline after the reads (``hdl/layer_engine.py``).
 
     Stage 2: its valid and phase flags and group; copies of the membrane word, of the weight
@@ -503,7 +518,8 @@ def _pipeline_ffs(layer, bounds: LayerBounds, lanes: int, value_bits: int, g: in
     event value of multi-bit weights. Stage 3: valid flag, word address, base index, a "last
     group" flag where the last group is partial, an accumulate's flag (its word shares the update
     sum's registers, but for adaptive neurons), and per lane an update's sums
-    (:func:`_stage3_lane_ffs`).
+    (:func:`_stage3_lane_ffs`). A paired engine registers the second row too, and its
+    ``± scale`` registers take three values (0, one or two events).
     """
     import numpy as np
 
@@ -513,13 +529,16 @@ def _pipeline_ffs(layer, bounds: LayerBounds, lanes: int, value_bits: int, g: in
     ffs += lanes * lane_word_bits(layer, bounds)
     if fed:
         weights = mapped.get("weights")
+        rows = 2 if paired else 1
         if wbits > 1 and value_bits > 1:
             ffs += lanes * (wbits + value_bits)
         elif weights is not None and weights.style == "logic" and weights.rom:
-            ffs += _rom_columns(layer, "weights", lanes, *shapes["weights"])
+            ffs += rows * _rom_columns(layer, "weights", lanes, *shapes["weights"])
         else:
-            ffs += shapes["weights"][1]
-        if wbits == 1:
+            ffs += rows * shapes["weights"][1]
+        if paired:
+            ffs += 4
+        elif wbits == 1:
             ffs += 1 if value_bits == 1 else 2 * (layer.scale * ((1 << value_bits) - 1)).bit_length() + 3
         elif value_bits == 1:
             ffs += value_bits
@@ -595,9 +614,12 @@ def _rom_columns(layer, memory: str, lanes: int, depth: int, width: int) -> int:
 def _layer_row(layer: LayerSpec, bounds: LayerBounds, lanes: int, value_bits: int,
                timesteps: int, family: str, fed: bool = True,
                silent: bool = False, shapes: dict | None = None, ibits: int | None = None,
-               positions: int = 1, forwards: int | None = None) -> ComponentEstimate:
+               positions: int = 1, forwards: int | None = None,
+               paired: bool = False) -> ComponentEstimate:
     """One layer engine. ``fed``: the layer upstream can emit spikes (else only end-of-step
-    markers arrive and the accumulate path is removed); ``silent``: :func:`never_fires`.
+    markers arrive and the accumulate path is removed); ``silent``: :func:`never_fires`;
+    ``paired``: two events per pass (a second weight read port, the rows' address counters and
+    the staging register instead of the event index, a wider addend select per lane).
     ``shapes``: the engine's memories as built (default :func:`memory_shapes`, a linear layer's);
     ``ibits``: width of the latched event index (0: not latched); ``positions``: membrane words
     per group (conv2d: output positions); ``forwards``: the membrane word's forwards into stage
@@ -624,7 +646,8 @@ def _layer_row(layer: LayerSpec, bounds: LayerBounds, lanes: int, value_bits: in
         if memory == "shortcut":
             continue  # the residual engine's FIFO: its own row terms (_residual_row)
         mapping = map_memory(family, f"layer_{layer.name}.{memory}", depth, width,
-                             rom=memory != "membranes")
+                             rom=memory != "membranes",
+                             read_ports=2 if paired and memory == "weights" else 1)
         mapped[memory] = mapping
         row.memories.append(mapping)
         row.brams += mapping.cells if mapping.style == "block" else 0
@@ -632,7 +655,7 @@ def _layer_row(layer: LayerSpec, bounds: LayerBounds, lanes: int, value_bits: in
         if mapping.style == "logic" and mapping.rom:
             # A ROM in logic keeps a read register per data column, but yosys drops the columns
             # that are constant over all words (zero padding, equal biases, unused sign bits).
-            row.ffs += _rom_columns(layer, memory, lanes, depth, width)
+            row.ffs += _rom_columns(layer, memory, lanes, depth, width) * mapping.read_ports
         else:
             row.ffs += _memory_ffs(mapping)
         _add(terms, _memory_terms(mapping, family))
@@ -647,9 +670,16 @@ def _layer_row(layer: LayerSpec, bounds: LayerBounds, lanes: int, value_bits: in
         ffs += 1 + _bits(max(neuron.phase, 2))
     if not fed:  # holding, the event's index and value, stage 1's value: constant
         ffs -= 1 + ibits + 2 * value_bits
+    row_bits = _bits(max(shapes["weights"][0], 2))
+    counting = g & (g - 1) != 0  # a paired engine's rows count with the group unless G is 2^k
+    if paired:
+        # The two rows (``index·G``) and the staged row replace the event index; with G = 2^k
+        # their low bits are constant 0 (removed). Flags: staged, staged marker, the pass's and
+        # stage 1's "two events".
+        ffs += 3 * (row_bits if counting else row_bits - (g.bit_length() - 1)) + 4 - ibits
     row.ffs += ffs
     row.ffs += _pipeline_ffs(layer, bounds, lanes, value_bits, g, positions, shapes, mapped, fed,
-                             silent)
+                             silent, paired)
 
     # LUT terms, per lane: accumulate, bias add, clamp, fire, reset, leak, write-back muxes.
     adaptive = neuron.kind == "adaptive"
@@ -710,6 +740,12 @@ def _layer_row(layer: LayerSpec, bounds: LayerBounds, lanes: int, value_bits: in
     terms["control"] = 1.0
     terms["address_bits"] = ((ibits if fed else 0) + gbits
                              + (0 if silent else (g * lanes * positions).bit_length()))
+    if paired:
+        # Per lane one more input to the addend's select (two weight bits); the rows' loads
+        # (staged or offered row) and, unless G = 2^k (the address is then ``row | group``),
+        # their counters (two incrementers) instead of the adder of ``index·G + g``.
+        terms["select_bits"] = terms.get("select_bits", 0) + lanes * (product_bits + 1)
+        terms["address_bits"] += 5 * row_bits - ibits if counting else 2 * ibits
     row.terms = terms
     return row
 
@@ -986,7 +1022,8 @@ def _residual_row(layer, bounds, lanes, value_bits, shortcut_bits, timesteps, fa
     return row
 
 
-def _image_rows(spec: NetSpec, lanes, family: str) -> tuple[list[int], list]:
+def _image_rows(spec: NetSpec, lanes, family: str,
+                pair_events: Sequence[str] = ()) -> tuple[list[int], list]:
     """Lanes and rows of a network with image layers, on the generator's own shapes."""
     import numpy as np
 
@@ -995,6 +1032,7 @@ def _image_rows(spec: NetSpec, lanes, family: str) -> tuple[list[int], list]:
     from spikeforge.netspec import layer_shapes
 
     lanes = hdl_network.check_buildable(spec, lanes)
+    pair_events = hdl_network.check_pair_events(spec, lanes, pair_events)
     bounds = analyse(spec)
     shapes = hdl_network.network_memory_shapes(spec, lanes)
     out_bits = hdl_network.stream_value_bits(spec, bounds)
@@ -1020,7 +1058,7 @@ def _image_rows(spec: NetSpec, lanes, family: str) -> tuple[list[int], list]:
                                     int(np.prod(in_shape)))
             else:
                 row = _layer_row(layer, bound, p, value_bits, spec.timesteps, family, fed, silent,
-                                 shapes=shape)
+                                 shapes=shape, paired=layer.name in pair_events)
             rows.append(row)
             # A silent layer's spike registers stay (see _layer_row): the next engine is fed.
         emits[layer.name] = fed
@@ -1059,8 +1097,10 @@ def lut_features(row: ComponentEstimate) -> dict[str, float]:
     return features
 
 
-def structural_rows(spec: NetSpec, lanes=None, family: str = "ice40") -> tuple[list[int], list]:
-    """Lanes and the rows with memories, FFs, BRAMs, DSPs and LUT terms (no coefficients yet)."""
+def structural_rows(spec: NetSpec, lanes=None, family: str = "ice40",
+                    pair_events: Sequence[str] = ()) -> tuple[list[int], list]:
+    """Lanes and the rows with memories, FFs, BRAMs, DSPs and LUT terms (no coefficients yet).
+    ``pair_events``: layers whose engine adds two events per pass (``--pair-events``)."""
     if family not in FAMILIES:
         raise SpikeforgeError("unknown device family", "family", f"one of {', '.join(FAMILIES)}",
                               repr(family))
@@ -1069,15 +1109,20 @@ def structural_rows(spec: NetSpec, lanes=None, family: str = "ice40") -> tuple[l
             raise SpikeforgeError("layer kind not modelled by the estimator", f"layer {layer.name}",
                                   f"one of {SUPPORTED_LAYERS}", repr(layer.kind))
     if any(layer.kind != "linear" for layer in spec.layers):
-        return _image_rows(spec, lanes, family)
+        return _image_rows(spec, lanes, family, pair_events)
     lanes = check_lanes(spec, lanes)
+    if pair_events:  # refused as the generator refuses it (imports amaranth: only when asked)
+        from spikeforge.hdl.network import check_pair_events
+
+        pair_events = check_pair_events(spec, lanes, pair_events)
     bounds = analyse(spec)
     rows = [_input_row(spec, family), _queue_row(spec, family)]
     value_bits = event_value_bits(spec)
     fed = True  # the upstream stage can emit events (the input buffer can)
     for layer, bound, p in zip(spec.layers, bounds, lanes):
         silent = never_fires(layer, bound)
-        row = _layer_row(layer, bound, p, value_bits, spec.timesteps, family, fed, silent)
+        row = _layer_row(layer, bound, p, value_bits, spec.timesteps, family, fed, silent,
+                         paired=layer.name in pair_events)
         if family == "ecp5":
             row.dsps += _constant_product_dsps(layer, p)
         rows.append(row)
@@ -1090,7 +1135,7 @@ def structural_rows(spec: NetSpec, lanes=None, family: str = "ice40") -> tuple[l
 
 
 def estimate_resources(spec: NetSpec, lanes: Sequence[int] | None = None,
-                       family: str = "ice40") -> ResourceEstimate:
+                       family: str = "ice40", pair_events: Sequence[str] = ()) -> ResourceEstimate:
     """Estimate LUTs, FFs, block RAMs and DSPs of the network's hardware on a device family.
 
     Parameters
@@ -1101,6 +1146,9 @@ def estimate_resources(spec: NetSpec, lanes: Sequence[int] | None = None,
         Lanes per layer (default: the generator's, ``n_out`` up to 16 else 8).
     family : str
         ``"ice40"`` (iCE40UP5K), ``"ecp5"`` or ``"gowin"`` (GW1N).
+    pair_events : sequence of str
+        Layers whose engine adds two events per pass (``--pair-events``), checked as the
+        generator checks them.
 
     Returns
     -------
@@ -1116,7 +1164,9 @@ def estimate_resources(spec: NetSpec, lanes: Sequence[int] | None = None,
     import time
 
     start = time.perf_counter()
-    lanes, rows = structural_rows(spec, lanes, family)
+    if isinstance(pair_events, str):  # "fc1,fc2", as --pair-events takes it
+        pair_events = [name for name in pair_events.split(",") if name]
+    lanes, rows = structural_rows(spec, lanes, family, pair_events)
     table = load_coefficients()
     coefficients = table["families"].get(family, {})
     for row in rows:
@@ -1124,6 +1174,7 @@ def estimate_resources(spec: NetSpec, lanes: Sequence[int] | None = None,
         row.luts = max(0, int(round(luts)))
     provenance = {key: value for key, value in table.items() if key != "families"}
     return ResourceEstimate(family, lanes, rows, seconds=time.perf_counter() - start,
-                            coefficients=provenance, luts_fitted=bool(coefficients))
+                            coefficients=provenance, luts_fitted=bool(coefficients),
+                            pair_events=list(pair_events))
 
 

@@ -229,12 +229,15 @@ def compile_stage(netspec_path: Path, out: Path, lanes: str | None = None, lint:
 
 
 def estimate_stage(netspec_path: Path, out: Path, lanes: str | None = None,
-                   family: str = "ice40") -> dict:
-    """Estimate resources per layer without synthesis (a model) into ``estimate_report.json``."""
+                   family: str = "ice40", pair_events: str | None = None) -> dict:
+    """Estimate resources per layer without synthesis (a model) into ``estimate_report.json``;
+    ``pair_events`` as ``--pair-events``."""
     from .estimate import estimate_resources
 
     spec = netspec_io.load(netspec_path)
-    report = estimate_resources(spec, parse_lanes(lanes, spec), family=family).as_dict()
+    pairs = tuple(name for name in (pair_events or "").split(",") if name)
+    report = estimate_resources(spec, parse_lanes(lanes, spec), family=family,
+                                pair_events=pairs).as_dict()
     write_json_atomic(out / "estimate_report.json", report)
     return report
 
