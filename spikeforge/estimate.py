@@ -242,10 +242,11 @@ def map_memory(family: str, name: str, depth: int, width: int, rom: bool,
     """Where yosys puts a memory on ``family``: the cheapest of logic and each primitive.
 
     Logic costs ``depth · width`` for a RAM and 1/16 of that for a ROM (memory_libmap's defaults,
-    truncated to an integer as it does), per read port; a primitive wins only if strictly
-    cheaper. ``read_ports`` > 1 (a ROM only): a primitive with fewer ports is duplicated.
+    truncated to an integer as it does), however many read ports; a primitive wins only if
+    strictly cheaper. ``read_ports`` > 1 (a ROM only): a primitive with fewer ports is duplicated,
+    at the cost of every copy.
     """
-    best_cost = int(depth * width * (1 / 16 if rom else 1.0)) * read_ports
+    best_cost = int(depth * width * (1 / 16 if rom else 1.0))
     mapping = MemoryMapping(name, depth, width, rom, transparent=transparent,
                             read_ports=read_ports)
     for prim in _LIBRARIES[family]:
@@ -419,7 +420,7 @@ def _memory_terms(mapping: MemoryMapping, family: str) -> dict[str, float]:
     if mapping.style == "logic":
         if mapping.rom:
             # One a-input function per output bit: 2^(a-4) LUT4s beyond 4 inputs (plus muxes).
-            terms["rom_lut_bits"] = mapping.width * max(1.0, 2.0 ** (a - 4)) * mapping.read_ports
+            terms["rom_lut_bits"] = mapping.width * max(1.0, 2.0 ** (a - 4))
         else:
             terms["ram_mux_bits"] = mapping.width * (mapping.depth - 1)
             terms["ram_words"] = mapping.depth

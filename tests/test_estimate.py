@@ -99,6 +99,36 @@ def test_memory_mapping_rules():
     assert map_memory("ice40", "m", 16, 112, rom=False).cells == 7
 
 
+def test_a_second_read_port_takes_a_dual_port_block_ram_or_a_copy():
+    # fc1 of the 784-256-10 network at 32 lanes: 6272 x 32. One read port fits PDPW16KD
+    # (512 x 36, 12 cells); two need the true dual-port DP16KD (1024 x 18, 13 cells): one more,
+    # as in bench/mnist_shaped.py's ECP5 builds (15 DP16KD unpaired, 16 paired).
+    one = map_memory("ecp5", "w", 6272, 32, rom=True)
+    two = map_memory("ecp5", "w", 6272, 32, rom=True, read_ports=2)
+    assert (one.primitive, one.cells) == ("PDPW16KD", 12)
+    assert (two.primitive, two.cells, two.read_ports) == ("DP16KD", 13, 2)
+    # iCE40's SB_RAM40_4K has one read port: the ROM is duplicated.
+    assert map_memory("ice40", "w", 1024, 8, rom=True, read_ports=2).cells == \
+        2 * map_memory("ice40", "w", 1024, 8, rom=True).cells
+
+
+def test_paired_events_are_estimated_and_checked_like_the_generator():
+    rate = dataclasses.replace(random_netspec(0), input=dataclasses.replace(
+        random_netspec(0).input, encoding="rate", rate_seed=3)).validate()
+    plain = estimate_resources(rate, [8, 10], "ecp5")
+    paired = estimate_resources(rate, [8, 10], "ecp5", pair_events="fc1")
+    assert paired.pair_events == ["fc1"] and paired.as_dict()["pair_events"] == ["fc1"]
+    fc1 = paired.layer("layer_fc1")
+    assert fc1.ffs > plain.layer("layer_fc1").ffs   # the second row and the staging register
+    assert [m.read_ports for m in fc1.memories if m.name.endswith("weights")] == [2]
+    assert paired.layer("layer_fc2").ffs == plain.layer("layer_fc2").ffs
+    with pytest.raises(SpikeforgeError, match="cannot pair events at layer fc2: expected binary "
+                                              r"weights \(found 4-bit weights\)"):
+        estimate_resources(rate, [8, 10], "ecp5", pair_events=["fc2"])
+    with pytest.raises(SpikeforgeError, match="spike inputs of value 1"):
+        estimate_resources(random_netspec(0), [8, 10], "ecp5", pair_events=["fc1"])  # direct
+
+
 def test_estimate_is_fast():
     spec = random_netspec(1, sizes=(256, 128, 64, 10), weight_bits=(1, 4, 4), thresholds=(40, 10, 10),
                           state_bits=(16, 12, 12))
@@ -186,6 +216,8 @@ def test_cli_estimate_writes_report(tmp_path):
     assert report["family"] == "gowin" and report["lanes"] == [4, 5]
     assert main(["estimate", str(path), "--out", str(tmp_path), "--lanes", "4"]) == 2
     assert np.isfinite(report["total"]["luts"])
+    assert report["pair_events"] == []
+    assert main(["estimate", str(path), "--out", str(tmp_path), "--pair-events", "fc1"]) == 2
 
 
 # ---- against the recorded syntheses of bench/estimator.py (no synthesis here) -----------------------
@@ -253,6 +285,46 @@ def test_cached_syntheses_within_15_percent(family, key):
     else f for f in FAMILIES])
 def test_cached_syntheses_block_rams_exact(family):
     wrong = [(name, est.brams, real["brams"]) for name, est, real in _cached_evaluation(family)
+             if est.brams != real["brams"]]
+    assert not wrong
+
+
+def _cached_paired(family: str) -> list[tuple[str, object, dict]]:
+    """(network, estimate, measured) for bench/estimator.py's paired networks (``--paired 8``:
+    fc1 adds two events per pass), matched by name and lanes in the synthesis cache."""
+    bench = load_bench("estimator")
+    cache = json.loads(bench.CACHE.read_text())
+    by_key = {(e["family"], e["name"], tuple(e["lanes"])): e for e in cache.values()}
+    out = []
+    for name, spec, lanes, pairs in bench._networks("paired", 8, None):
+        entry = by_key.get((family, spec.name, tuple(lanes)))
+        if entry is not None and "failed" not in entry:
+            out.append((name, estimate_resources(spec, lanes, family, pair_events=pairs),
+                        entry["measured"]))
+    assert len(out) == 8, f"only {len(out)} cached paired networks for {family}"
+    return out
+
+
+#: Paired networks whose LUTs miss the bound (bench/estimator.py --paired 8 --no-synth; the fit
+#: never sees them). Gowin's are all within 15 %.
+PAIRED_LUT_XFAIL = {"ice40": "LUTs: max 15.6 % (paired-70007, adaptive fc1), 7/8 within 15 %",
+                    "ecp5": "LUTs: max 22.9 % (paired-70004, LIF fc1), 6/8 within 15 %"}
+
+
+@pytest.mark.parametrize("family, key", [_bound(f, "luts", PAIRED_LUT_XFAIL) for f in FAMILIES]
+                         + [_bound(f, "ffs", {}) for f in FAMILIES])
+def test_paired_networks_within_15_percent(family, key):
+    errors = [(abs(getattr(est, key) - real[key]) / max(1, real[key]), name)
+              for name, est, real in _cached_paired(family)]
+    worst = max(errors)
+    assert worst[0] <= 0.15, f"{family} {key}: worst {worst[0]:.1%} on {worst[1]}"
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_paired_networks_block_rams_exact(family):
+    # A second read port: a dual-port block RAM, a copy of a single-port one, or logic (whose
+    # cost yosys counts once, whatever the ports).
+    wrong = [(name, est.brams, real["brams"]) for name, est, real in _cached_paired(family)
              if est.brams != real["brams"]]
     assert not wrong
 
