@@ -156,6 +156,8 @@ def random_network(seed: int, kinds=None) -> tuple[NetSpec, list[int]]:
 
 
 PAIRED_SEED = 70_000
+#: Paired networks the tests read from the cache (``--paired``; ``--prune`` always keeps them).
+PAIRED_EVAL = 8
 
 
 def paired_network(seed: int) -> tuple[NetSpec, list[int], tuple[str, ...]]:
@@ -468,7 +470,8 @@ def prune(families: list[str], calib: int, evaluation: int, demo: str | None, ca
 
     The current networks are every set the bench synthesises: the named ones (demo, kinds), the
     ``evaluation`` random networks, the ``calib`` calibration networks and the image networks
-    (calibration, evaluation, trained), and the ``paired`` networks. An entry made on older RTL (another digest) of the same
+    (calibration, evaluation, trained), and the paired networks (at least
+    :data:`PAIRED_EVAL`, ``paired`` if more). An entry made on older RTL (another digest) of the same
     network is what goes; the tests match entries by network name and lanes, so a stale entry
     left next to a fresh one could be read instead of it. Nothing is synthesised.
     """
@@ -478,7 +481,7 @@ def prune(families: list[str], calib: int, evaluation: int, demo: str | None, ca
              + _networks("calib", calib, None) + image_networks("calib") + image_networks("eval")
              + image_networks("trained"))
     keep = set()
-    named += _networks("paired", paired, None)
+    named += _networks("paired", max(paired, PAIRED_EVAL), None)
     for _, spec, lanes, *pairs in named:
         il_text = _rtlil(spec, list(lanes) if lanes is not None else default_lanes(spec),
                          pairs[0] if pairs else ())

@@ -296,12 +296,12 @@ def _cached_paired(family: str) -> list[tuple[str, object, dict]]:
     cache = json.loads(bench.CACHE.read_text())
     by_key = {(e["family"], e["name"], tuple(e["lanes"])): e for e in cache.values()}
     out = []
-    for name, spec, lanes, pairs in bench._networks("paired", 8, None):
+    for name, spec, lanes, pairs in bench._networks("paired", bench.PAIRED_EVAL, None):
         entry = by_key.get((family, spec.name, tuple(lanes)))
         if entry is not None and "failed" not in entry:
             out.append((name, estimate_resources(spec, lanes, family, pair_events=pairs),
                         entry["measured"]))
-    assert len(out) == 8, f"only {len(out)} cached paired networks for {family}"
+    assert len(out) == bench.PAIRED_EVAL, f"only {len(out)} cached paired networks for {family}"
     return out
 
 
