@@ -213,6 +213,18 @@ def test_compile_records_pair_events(tmp_path):
     assert (out / "spikeforge_top.v").read_text() != (tmp_path / "p" / "spikeforge_top.v").read_text()
 
 
+def test_sim_with_pair_events_is_bit_exact(tmp_path):
+    import json
+
+    spec_path = _rate_netspec(tmp_path)
+    out = tmp_path / "o"
+    assert main(["sim", str(spec_path), "--out", str(out), "--lanes", "8,10", "--pair-events",
+                 "fc1", "--input-draws", "2", "--images", "4"]) == 0
+    report = json.loads((out / "cosim_report.json").read_text())
+    assert report["images"] == 4 and not report["mismatch_lines"]
+    assert json.loads((out / "design.json").read_text())["pair_events"] == ["fc1"]
+
+
 def test_train_exports_a_membrane_readout(tmp_path, capsys):
     """--readout membrane: a non-spiking last layer, widened to its range; accuracy of both."""
     import json
