@@ -471,7 +471,8 @@ def prune(families: list[str], calib: int, evaluation: int, demo: str | None, ca
     The current networks are every set the bench synthesises: the named ones (demo, kinds), the
     ``evaluation`` random networks, the ``calib`` calibration networks and the image networks
     (calibration, evaluation, trained), and the paired networks (at least
-    :data:`PAIRED_EVAL`, ``paired`` if more). An entry made on older RTL (another digest) of the same
+    :data:`PAIRED_EVAL`, ``paired`` if more).
+    An entry made on older RTL (another digest) of the same
     network is what goes; the tests match entries by network name and lanes, so a stale entry
     left next to a fresh one could be read instead of it. Nothing is synthesised.
     """

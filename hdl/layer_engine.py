@@ -59,8 +59,8 @@ After the last step of an image the membranes are cleared for the next image.
 
 Paired events (``paired``, ``--pair-events``): a pass over the groups adds two events. The weight
 memory has a second read port for the second event's row, and per lane the binary weights
-select ``+2·scale`` (both +1), ``−2·scale`` (both −1) or 0 (they differ); a pass with one event
-reads its row on both ports, and the scale is then single. The next event waits in a staging
+select ``+2·scale`` (both +1), ``−2·scale`` (both −1) or 0 (they differ); a pass with one
+event reads its row on both ports, and the scale is then single. The next event waits in a staging
 register while a pass runs; the pass that follows takes it and the event offered in the cycle the
 previous pass issues its last group. Accumulates never leave ``sum_bits``, so adding two at once
 gives the golden result. Only for binary weights, spike inputs and ``G >= 2``
@@ -141,7 +141,8 @@ def memory_shapes(layer: LayerSpec, bounds: LayerBounds, lanes: int,
     return shapes
 
 
-def check_pairing(layer: LayerSpec, lanes: int, value_bits: int, engine: str = "LayerEngine") -> None:
+def check_pairing(layer: LayerSpec, lanes: int, value_bits: int,
+                  engine: str = "LayerEngine") -> None:
     """Raise unless the engine can add two events per pass (``paired``), naming what stops it.
 
     Pairing needs a linear engine (``engine`` is the class that would build the layer), binary
@@ -763,7 +764,7 @@ class LayerEngine(wiring.Component):
         # so it is left out: the upstream's ``ready`` then depends on this engine's registers
         # only, not combinationally on the downstream engine's ``ready`` through the emitter.
         if self.paired:
-            self._accept_pairs(m, s, event_value, row, pair_row, pass_paired)
+            self._accept_pairs(m, s, row, pair_row, pass_paired)
             return m
         accepting = ~updating & (~holding | self._last_issue(s))
         m.d.comb += inp.ready.eq(accepting)
@@ -775,14 +776,15 @@ class LayerEngine(wiring.Component):
                              event_value.eq(inp.payload.value)]
         return m
 
-    def _accept_pairs(self, m, s, event_value, row, pair_row, pass_paired):
+    def _accept_pairs(self, m, s, row, pair_row, pass_paired):
         """Input of a paired engine: a pass over the groups adds up to two events.
 
-        While a pass runs, the next event waits in a staging register (its first weight row
-        ``index·G``, or an end-of-step marker). When the pass issues its last group, the staged event starts the next pass and
-        the event offered in that cycle joins it as the second; with nothing staged, the event
-        offered then starts a pass alone (its row is read twice, see stage 2). A staged marker
-        starts the update once its pass is done, as an unstaged one would.
+        While a pass runs, the next event waits in a staging register (its weight row
+        ``index·G``, or an end-of-step marker). When the pass issues its last group, the staged
+        event starts the next pass and the event offered in that cycle joins it as the second;
+        with nothing staged, the event offered then starts a pass alone (its row is read twice,
+        see stage 2). A staged marker starts the update once its pass is done, as an unstaged
+        one would. The events' values are 1 (spikes), so none is kept.
         """
         inp = self.events_in
         holding, updating, group = s.holding, s.updating, s.group
@@ -800,7 +802,7 @@ class LayerEngine(wiring.Component):
 
         def start_pass(first, second, paired):
             m.d.sync += [holding.eq(1), group.eq(0), row.eq(first), pair_row.eq(second),
-                         pass_paired.eq(paired), event_value.eq(1)]
+                         pass_paired.eq(paired)]
 
         def start_update():
             m.d.sync += [updating.eq(1), group.eq(0)]

@@ -20,7 +20,8 @@ def _spec():
     # fc1: binary weights (scale 2), 16 neurons on 4 lanes (G = 4); fc2: int4, not paired.
     spec = random_netspec(seed=5, sizes=(SIZE, 16, 5), timesteps=5, thresholds=(8, 3),
                           state_bits=(8, 8))
-    return dataclasses.replace(spec, input=InputSpec(SIZE, "rate", 5, 31, rate_seed=0xACE1)).validate()
+    rate = InputSpec(SIZE, "rate", 5, 31, rate_seed=0xACE1)
+    return dataclasses.replace(spec, input=rate).validate()
 
 
 def _images():

@@ -410,7 +410,8 @@ def _memory_ffs(mapping: MemoryMapping) -> int:
         return 0 if mapping.rom or not mapping.transparent else mapping.width + 1
     if mapping.style == "lutram":
         return mapping.width * mapping.read_ports
-    return mapping.width * mapping.read_ports + (0 if mapping.rom else mapping.depth * mapping.width)
+    words = 0 if mapping.rom else mapping.depth * mapping.width
+    return mapping.width * mapping.read_ports + words
 
 
 def _memory_terms(mapping: MemoryMapping, family: str) -> dict[str, float]:
