@@ -464,6 +464,36 @@ def summarize(rows: list[dict]) -> dict:
     return summary
 
 
+def record_accuracy(result: dict, kind: str, command: str) -> None:
+    """Write the evaluation in ``result`` into the coefficient file's ``accuracy`` table, which
+    ``spikeforge estimate`` prints with every estimate (``kind``: ``linear``, ``paired`` for a
+    ``<family>+paired`` entry, or ``image``).
+
+    Per family and kind: the summary (LUT and FF errors, block RAMs exact) and every network's
+    LUT and FF error, so that ``tests/test_estimate.py`` can recompute them from the cached
+    syntheses and catch a model changed without re-recording.
+    """
+    from spikeforge.estimate import load_coefficients
+    table = json.loads(COEFFICIENTS.read_text())
+    for key, data in result["families"].items():
+        family, _, paired = key.partition("+")
+        summary = data["summary"]
+        if not summary.get("networks"):
+            continue
+        rows = [r for r in data["networks"] if "synthesis_failed" not in r]
+        worst = max(rows, key=lambda r: abs(r["luts"]["error"]))
+        entry = {k: summary[k] for k in ("networks", "luts_max_abs_error", "luts_mean_abs_error",
+                                         "luts_within_15pct", "ffs_max_abs_error",
+                                         "ffs_within_15pct", "brams_exact", "synthesis_failed")}
+        entry["luts_worst"] = worst["network"]
+        entry["errors"] = {r["network"]: {"luts": r["luts"]["error"], "ffs": r["ffs"]["error"]}
+                           for r in rows}
+        entry["measured_by"] = command
+        table.setdefault("accuracy", {}).setdefault(family, {})[paired or kind] = entry
+    COEFFICIENTS.write_text(json.dumps(table, indent=1, sort_keys=True) + "\n")
+    load_coefficients.cache_clear()
+
+
 def prune(families: list[str], calib: int, evaluation: int, demo: str | None, cache: dict,
           paired: int = 0) -> dict:
     """Drop the cache entries of ``families`` that no current network's RTLIL has any more.
@@ -515,9 +545,14 @@ def main(argv=None) -> int:
     parser.add_argument("--paired", type=int, default=0, metavar="N",
                         help="also evaluate N random networks whose fc1 pairs its events "
                              "(--pair-events; not used by the fit), as family 'ecp5+paired' etc.")
+    parser.add_argument("--record", action="store_true",
+                        help="write this evaluation (summary and per-network errors) into "
+                             "spikeforge/estimate_coefficients.json, where `spikeforge estimate` "
+                             "reads the accuracy it prints")
     parser.add_argument("--markdown", action="store_true",
                         help="print the per-family error table (markdown) instead of JSON")
     args = parser.parse_args(argv)
+    args.command = "python bench/estimator.py " + " ".join(sys.argv[1:] if argv is None else argv)
     families = [f for f in args.families.split(",") if f]
     cache = _load_cache()
     allow = not args.no_synth
@@ -555,6 +590,8 @@ def main(argv=None) -> int:
     for family in families if args.paired else ():
         rows = evaluate(family, _networks("paired", args.paired, None), cache, allow)
         result["families"][f"{family}+paired"] = {"summary": summarize(rows), "networks": rows}
+    if args.record:
+        record_accuracy(result, "linear", args.command)
     if args.markdown:
         print(markdown_table(result))
     else:
@@ -593,6 +630,8 @@ def _main_images(args, families, cache, allow, result) -> int:
         if args.fit:  # the calibration set's own errors, for reference (not the evaluation)
             result["families"][family]["calibration"] = summarize(evaluate(family, calib, cache,
                                                                            allow))
+    if args.record:
+        record_accuracy(result, "image", args.command)
     print(markdown_table(result) if args.markdown else json.dumps(result, indent=1))
     return 0
 

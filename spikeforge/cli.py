@@ -247,6 +247,18 @@ def cmd_estimate(args) -> int:
     if not estimate["luts_fitted"]:
         print(f"note: no LUT coefficients fitted for {args.family} yet (python bench/estimator.py "
               "--fit): its LUTs read 0")
+    accuracy = estimate["accuracy"]
+    if accuracy:
+        n, pct = accuracy["networks"], lambda key: f"{accuracy[key] * 100:.1f} %"
+        print(f"model error against yosys on {n} held-out {accuracy['kind']} networks "
+              f"({args.family}): LUTs mean {pct('luts_mean_abs_error')}, max "
+              f"{pct('luts_max_abs_error')} ({accuracy['luts_worst']}), "
+              f"{accuracy['luts_within_15pct']}/{n} within 15 %; "
+              f"FFs max {pct('ffs_max_abs_error')}; "
+              f"block RAMs exact on {accuracy['brams_exact']}/{n}")
+    else:
+        print(f"note: no accuracy recorded for this kind of network on {args.family} "
+              "(python bench/estimator.py --record)")
     print(f"estimate written to {out / 'estimate_report.json'}")
     return 0
 

@@ -310,6 +310,9 @@ class ResourceEstimate:
         and mean "unknown" (FFs, block RAMs, LUT RAMs and DSPs do not need coefficients).
     pair_events : list of str
         Layers estimated with paired events (two per pass).
+    accuracy : dict
+        How well the model did against yosys on held-out networks of the same kind
+        (:func:`recorded_accuracy`); empty when none is recorded.
     """
 
     family: str
@@ -319,6 +322,7 @@ class ResourceEstimate:
     coefficients: dict = field(default_factory=dict)
     luts_fitted: bool = True
     pair_events: list = field(default_factory=list)
+    accuracy: dict = field(default_factory=dict)
 
     def _total(self, key: str) -> int:
         return int(sum(getattr(row, key) for row in self.rows))
@@ -358,13 +362,32 @@ class ResourceEstimate:
                 "what": "yosys post-synthesis cells of the network top alone (no board UART), "
                         "estimated by a structural model (spikeforge.estimate)",
                 "coefficients": self.coefficients, "luts_fitted": self.luts_fitted,
-                "pair_events": list(self.pair_events)}
+                "pair_events": list(self.pair_events), "accuracy": dict(self.accuracy)}
 
 
 @lru_cache(maxsize=1)
 def load_coefficients() -> dict:
     """The fitted LUT coefficients per family (and their provenance) from :data:`COEFFICIENTS_FILE`."""
     return json.loads(COEFFICIENTS_FILE.read_text())
+
+
+def accuracy_kind(spec: NetSpec, pair_events: Sequence[str] = ()) -> str:
+    """Which held-out set speaks for an estimate of ``spec``: ``image`` (any layer besides
+    linear ones), ``paired`` (a layer pairs its events) or ``linear``."""
+    if any(layer.kind != "linear" for layer in spec.layers):
+        return "image"
+    return "paired" if pair_events else "linear"
+
+
+def recorded_accuracy(family: str, kind: str) -> dict:
+    """The model's recorded error on held-out networks of ``kind`` (:func:`accuracy_kind`) on
+    ``family``, written by ``python bench/estimator.py --record``: networks, LUT mean, max and
+    worst network, LUTs and FFs within 15 %, FF max, block RAMs exact, the command. Without the
+    per-network errors; empty if nothing is recorded."""
+    entry = load_coefficients().get("accuracy", {}).get(family, {}).get(kind)
+    if not entry:
+        return {}
+    return {"kind": kind, **{key: value for key, value in entry.items() if key != "errors"}}
 
 
 def check_lanes(spec: NetSpec, lanes) -> list[int]:
@@ -1174,9 +1197,11 @@ def estimate_resources(spec: NetSpec, lanes: Sequence[int] | None = None,
     for row in rows:
         luts = sum(coefficients.get(name, 0.0) * value for name, value in lut_features(row).items())
         row.luts = max(0, int(round(luts)))
-    provenance = {key: value for key, value in table.items() if key != "families"}
+    provenance = {key: value for key, value in table.items()
+                  if key not in ("families", "accuracy")}
     return ResourceEstimate(family, lanes, rows, seconds=time.perf_counter() - start,
                             coefficients=provenance, luts_fitted=bool(coefficients),
-                            pair_events=list(pair_events))
+                            pair_events=list(pair_events),
+                            accuracy=recorded_accuracy(family, accuracy_kind(spec, pair_events)))
 
 

@@ -139,6 +139,15 @@ def _accuracy_plot(curves: dict):
     return draw
 
 
+def _accuracy_note(accuracy: dict | None) -> str:
+    """The estimator's recorded held-out LUT error, for the report's resources row."""
+    if not accuracy:
+        return ""
+    return (f"; LUT error on {accuracy['networks']} held-out {accuracy['kind']} networks: mean "
+            f"{accuracy['luts_mean_abs_error'] * 100:.1f} %, max "
+            f"{accuracy['luts_max_abs_error'] * 100:.1f} %")
+
+
 def _layer_resources_plot(estimate: dict | None, synthesis: dict | None = None):
     """LUTs and FFs per module: the estimate (model), the synthesis (measured), or both side by side."""
     if synthesis is not None:
@@ -230,7 +239,8 @@ def build_report(out: str | Path) -> dict:
         total = estimate["total"]
         rows.append(("resources (estimate)", f"{total['luts']} LUTs, {total['ffs']} FFs, "
                      f"{total['brams']} BRAMs, {total['dsps']} DSPs",
-                     f"MODEL: spikeforge estimate, {estimate['family']}, no synthesis"))
+                     f"MODEL: spikeforge estimate, {estimate['family']}, no synthesis"
+                     + _accuracy_note(estimate.get("accuracy"))))
     if build:
         rows.append(("resources", f"{build['lcs']} LCs, {build['ffs']} FFs, {build['brams']} BRAMs, "
                      f"{build['dsps']} DSPs", f"measured (yosys/nextpnr, {build['board']})"))

@@ -487,3 +487,63 @@ def test_membrane_readout_row_counts_its_registers_like_yosys(tmp_path, timestep
     stat = (tmp_path / "stat.txt").read_text()
     ffs = sum(int(n) for n, _ in re.findall(r"(\d+)\s+(SB_DFF\w*)", stat))
     assert row.ffs == ffs
+
+
+# ---- the accuracy `spikeforge estimate` prints: recorded by bench/estimator.py --record ----------
+
+def _recomputable(family: str, kind: str) -> tuple[list, set]:
+    """(network, estimate, measured) the tests can rebuild for ``kind``, and the recorded networks
+    they cannot (trained NetSpecs: the demo, the ALBSNN and ResNet nets)."""
+    if kind == "linear":
+        return _cached_evaluation(family), {"demo"}
+    if kind == "paired":
+        return _cached_paired(family), set()
+    return _cached_images(family, "eval"), {"albsnn", "resnet"}
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("kind", ["linear", "paired", "image"])
+def test_recorded_accuracy_is_what_the_cached_syntheses_give(family, kind):
+    # A model changed without `bench/estimator.py --record` would print stale figures.
+    from spikeforge.estimate import load_coefficients
+
+    recorded = load_coefficients()["accuracy"][family][kind]
+    rows, trained = _recomputable(family, kind)
+    errors = recorded["errors"]
+    assert set(errors) - {name for name, _, _ in rows} <= trained
+    for name, estimate, real in rows:
+        for key in ("luts", "ffs"):
+            error = round((getattr(estimate, key) - real[key]) / max(1, real[key]), 4)
+            assert errors[name][key] == error, (
+                f"{family} {kind} {name} {key}: recorded {errors[name][key]}, now {error} "
+                "(rerun python bench/estimator.py --paired 8 --no-synth --record, and --images)")
+    luts = [abs(e["luts"]) for e in errors.values()]
+    assert recorded["networks"] == len(errors)
+    assert recorded["luts_max_abs_error"] == max(luts)
+    assert recorded["luts_within_15pct"] == sum(e <= 0.15 for e in luts)
+    assert recorded["luts_mean_abs_error"] == round(sum(luts) / len(luts), 4)
+    assert recorded["ffs_max_abs_error"] == max(abs(e["ffs"]) for e in errors.values())
+    assert abs(errors[recorded["luts_worst"]]["luts"]) == max(luts)
+
+
+def test_estimate_carries_the_accuracy_of_its_kind_of_network(tmp_path, capsys):
+    from spikeforge.cli import main
+    from spikeforge.estimate import load_coefficients
+
+    spec = random_netspec(0)
+    linear = estimate_resources(spec, None, "gowin")
+    assert linear.accuracy["kind"] == "linear" and linear.accuracy["networks"] >= 20
+    assert "errors" not in linear.accuracy  # the per-network table stays in the coefficient file
+    paired_spec, lanes, pairs = load_bench("estimator").paired_network(70_000)
+    paired = estimate_resources(paired_spec, lanes, "gowin", pair_events=pairs)
+    assert paired.accuracy["kind"] == "paired"
+    path = spec.save(tmp_path / "net.npz")
+    assert main(["estimate", str(path), "--out", str(tmp_path), "--family", "ecp5"]) == 0
+    printed = " ".join(capsys.readouterr().out.split())
+    a = load_coefficients()["accuracy"]["ecp5"]["linear"]
+    assert (f"model error against yosys on {a['networks']} held-out linear networks (ecp5): LUTs "
+            f"mean {a['luts_mean_abs_error'] * 100:.1f} %, "
+            f"max {a['luts_max_abs_error'] * 100:.1f} % "
+            f"({a['luts_worst']})") in printed
+    report = json.loads((tmp_path / "estimate_report.json").read_text())
+    assert report["accuracy"]["luts_worst"] == a["luts_worst"]

@@ -58,6 +58,7 @@ def test_report_plots_accuracy_against_t_and_estimated_resources_per_layer(run_f
     assert "## Accuracy against T (golden model, measured)" in markdown
     assert "## Resources per layer (estimate, model)" in markdown
     assert "| resources (estimate) |" in markdown and "MODEL: spikeforge estimate, ice40" in markdown
+    assert "LUT error on " in markdown and "held-out linear networks: mean " in markdown
     assert "Accuracy against T is not known" not in markdown
     assert "| dynamic energy per image (FPGA) |" in markdown
     assert "MODEL from MEASURED switching activity (1 images, Icarus VCD)" in markdown
