@@ -467,7 +467,11 @@ def _dsp_mul(a: int, b: int, family: str) -> int:
         return -(-a // 16) * -(-b // 16)
     if family == "ecp5":
         return -(-a // 18) * -(-b // 18)
-    return -(-a // 18) * -(-b // 18) if (a >= 10 or b >= 10) and a + b > 8 else 0
+    # synth_gowin (yosys 0.70): MUL18X18 where one operand has 10 bits or more, MUL9X9 where
+    # both have 4..9; an operand under 4 bits stays in logic (its mul2dsp DSP_*_MINWIDTH).
+    if min(a, b) < 4:
+        return 0
+    return -(-a // 18) * -(-b // 18) if max(a, b) >= 10 else 1
 
 
 def _constant_product_dsps(layer: LayerSpec, lanes: int) -> int:
@@ -489,6 +493,32 @@ def _constant_product_dsps(layer: LayerSpec, lanes: int) -> int:
     if (neuron.kind in ("lif", "mtlif") and neuron.leak == "factor"
             and not power_of_two(neuron.leak_factor)):
         dsps += lanes
+    return dsps
+
+
+def _odd_part_bits(n: int) -> int:
+    """Bits of a constant factor once its trailing zeros are a shift (0 for 0)."""
+    return (n >> ((n & -n).bit_length() - 1)).bit_length() if n > 0 else 0
+
+
+def _width_rule_constant_product_dsps(layer: LayerSpec, bound: LayerBounds, lanes: int,
+                                      family: str, paired: bool = False) -> int:
+    """DSPs that synth_ice40 / synth_gowin spend on a linear engine's products by a constant.
+
+    The products of :func:`_constant_product_dsps` (weight address ``index × G``, which a paired
+    engine does not have: its rows count; stage 2's ``group × lanes``; a ``factor`` leak's
+    ``V × λ`` per lane) under the family's operand-width rule (:func:`_dsp_mul`), a constant
+    counting the bits of its odd part (its trailing zeros become a shift).
+    """
+    g = groups(layer.n_out, lanes)
+    neuron = layer.neuron
+    dsps = 0
+    if g >= 3 and not paired:
+        dsps += _dsp_mul(index_bits(layer.n_in), _odd_part_bits(g), family)
+    if g >= 2:
+        dsps += _dsp_mul(_bits(g), _odd_part_bits(lanes), family)
+    if neuron.kind in ("lif", "mtlif") and neuron.leak == "factor":
+        dsps += lanes * _dsp_mul(bound.sum_bits, _odd_part_bits(neuron.leak_factor), family)
     return dsps
 
 
@@ -743,7 +773,11 @@ def _layer_row(layer: LayerSpec, bounds: LayerBounds, lanes: int, value_bits: in
         terms["mux_bits"] = terms.get("mux_bits", 0) + lanes * sbits
     if neuron.kind in ("lif", "mtlif") and neuron.leak == "shift":
         terms["sub_bits"] = terms.get("sub_bits", 0) + lanes * sbits
-    if neuron.kind in ("lif", "mtlif") and neuron.leak == "factor":
+    # A factor leak's V × λ: soft logic, but for Gowin where it gets a DSP of its own (on ECP5
+    # it does too, but its fitted "mul" coefficient is 0 and the term keeps the fit's basis).
+    if neuron.kind in ("lif", "mtlif") and neuron.leak == "factor" and not (
+            family != "ecp5" and _dsp_mul(sbits, _odd_part_bits(neuron.leak_factor), family)
+            or family == "ecp5" and neuron.leak_factor & (neuron.leak_factor - 1)):
         terms["const_mul_bits"] = lanes * sbits * max(1, bin(neuron.leak_factor).count("1"))
     if adaptive:
         decay_bits, gain_bits = table_bits(layer)
@@ -1150,6 +1184,9 @@ def structural_rows(spec: NetSpec, lanes=None, family: str = "ice40",
                          paired=layer.name in pair_events)
         if family == "ecp5":
             row.dsps += _constant_product_dsps(layer, p)
+        else:
+            row.dsps += _width_rule_constant_product_dsps(layer, bound, p, family,
+                                                          paired=layer.name in pair_events)
         rows.append(row)
         value_bits = spike_bits(layer)
         # Downstream of a layer that never fires the event path stays: its spike registers are

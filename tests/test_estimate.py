@@ -57,8 +57,8 @@ def test_ecp5_counts_the_constant_products_synthesis_puts_in_dsps():
 
 #: Gowin maps more of the new write-back into MUX2_LUT5 cells, which its LUT count leaves out,
 #: and the fitted coefficients do not follow on this network.
-RECORDED_XFAIL = {"gowin": "Gowin LUTs of random_netspec(0): estimate 2746 vs 2280 synthesised "
-                           "(+20.4 %)"}
+RECORDED_XFAIL = {"gowin": "Gowin LUTs of random_netspec(0): estimate 2690 vs 2280 synthesised "
+                           "(+18.0 %)"}
 
 
 @pytest.mark.parametrize("family", [
@@ -257,8 +257,8 @@ def _errors(family: str, key: str) -> list[tuple[float, str]]:
 #: mark is removed.
 LUT_XFAIL = {
     "ice40": "LUTs: max 17.9 % (kind-lif, 1506 vs 1835), mean 7.3 %, 23/25 within 15 %",
-    "ecp5": "LUTs: max 25.4 % (kind-adaptive, 580 vs 777), mean 8.5 %, 23/25 within 15 %",
-    "gowin": "LUTs: max 41.1 % (kind-adaptive, 625 vs 1062), mean 9.5 %, 22/25 within 15 %",
+    "ecp5": "LUTs: max 24.2 % (kind-adaptive, 589 vs 777), mean 8.0 %, 24/25 within 15 %",
+    "gowin": "LUTs: max 36.5 % (kind-adaptive, 674 vs 1062), mean 8.9 %, 21/25 within 15 %",
 }
 #: FFs are within 15 % on every family (max 6.9 % iCE40, 8.3 % ECP5, 8.1 % Gowin).
 FF_XFAIL: dict[str, str] = {}
@@ -308,8 +308,8 @@ def _cached_paired(family: str) -> list[tuple[str, object, dict]]:
 #: Paired networks whose LUTs miss the bound (bench/estimator.py --paired 8 --no-synth; the fit
 #: never sees them), measured on the final paired RTL.
 PAIRED_LUT_XFAIL = {"ice40": "LUTs: max 16.4 % (paired-70007, adaptive fc1), 7/8 within 15 %",
-                    "ecp5": "LUTs: max 19.5 % (paired-70004, LIF fc1), 6/8 within 15 %",
-                    "gowin": "LUTs: max 16.2 % (paired-70006, LIF fc1), 7/8 within 15 %"}
+                    "ecp5": "LUTs: max 19.6 % (paired-70004, LIF fc1), 7/8 within 15 %",
+                    "gowin": "LUTs: max 17.0 % (paired-70006, LIF fc1), 7/8 within 15 %"}
 
 
 @pytest.mark.parametrize("family, key", [_bound(f, "luts", PAIRED_LUT_XFAIL) for f in FAMILIES]
@@ -422,10 +422,8 @@ def test_image_network_rows_follow_the_layers_and_the_generators_memories():
 #: Image networks (bench/estimator.py --images): evaluation set image-6..10 (the LUT groups of the
 #: image engines are fitted on image-0..5). Strict xfails carry the figure where a bound is missed.
 IMAGE_XFAIL: dict[tuple[str, str], str] = {
-    ("ecp5", "luts"): "image LUTs on ECP5: max 16.5 % (image-6, 1371 vs 1177), mean 5.8 % over "
+    ("ecp5", "luts"): "image LUTs on ECP5: max 15.0 % (image-6, 1354 vs 1177), mean 4.8 % over "
                       "image-6..10, 4/5 within 15 %",
-    ("gowin", "luts"): "image LUTs on Gowin: max 17.6 % (image-8, 2604 vs 2215), mean 7.5 % over "
-                       "image-6..10, 4/5 within 15 %",
 }
 
 
@@ -547,3 +545,35 @@ def test_estimate_carries_the_accuracy_of_its_kind_of_network(tmp_path, capsys):
             f"({a['luts_worst']})") in printed
     report = json.loads((tmp_path / "estimate_report.json").read_text())
     assert report["accuracy"]["luts_worst"] == a["luts_worst"]
+
+
+def test_dsp_width_rules_are_yosys_mul2dsp_options():
+    from spikeforge.estimate import _dsp_mul, _odd_part_bits
+
+    # synth_gowin: an operand under 4 bits stays in logic; MUL9X9 for two 4..9-bit operands;
+    # MUL18X18 (tiled) once one operand has 10 bits.
+    assert [_dsp_mul(12, b, "gowin") for b in (2, 3, 4)] == [0, 0, 1]
+    assert _dsp_mul(9, 4, "gowin") == 1 and _dsp_mul(3, 9, "gowin") == 0
+    assert _dsp_mul(20, 10, "gowin") == 2
+    # synth_ice40 -dsp: products of under 11 result bits stay in logic.
+    assert _dsp_mul(6, 4, "ice40") == 0 and _dsp_mul(7, 4, "ice40") == 1
+    # A constant factor's trailing zeros are a shift: 12 = 3 << 2 is a 2-bit factor.
+    assert [_odd_part_bits(n) for n in (0, 1, 8, 12, 13)] == [0, 1, 1, 2, 4]
+
+
+#: DSP blocks exactly right on the cached evaluation (of 25) and paired (of 8) networks: the
+#: counts reached with the width rules above and the constant products on iCE40 and Gowin
+#: (before them: iCE40 17, Gowin 12 of 25; paired 6, 5 of 8). A floor, not a bound: DSPs are
+#: not among the issue's targets, but a rule that loses matches should say so.
+DSP_EXACT_FLOOR = {"ice40": (22, 6), "ecp5": (14, 7), "gowin": (22, 6)}
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_dsp_counts_match_the_cached_syntheses(family):
+    evaluation = [(n, e.dsps, r["dsps"]) for n, e, r in _cached_evaluation(family)]
+    paired = [(n, e.dsps, r["dsps"]) for n, e, r in _cached_paired(family)]
+    exact = (sum(e == r for _, e, r in evaluation), sum(e == r for _, e, r in paired))
+    floor = DSP_EXACT_FLOOR[family]
+    assert exact[0] >= floor[0] and exact[1] >= floor[1], (
+        f"{family}: DSPs exact on {exact[0]}/25 evaluation, {exact[1]}/8 paired networks "
+        f"(floor {floor}); misses {[m for m in evaluation + paired if m[1] != m[2]]}")
