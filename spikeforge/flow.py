@@ -235,9 +235,8 @@ def estimate_stage(netspec_path: Path, out: Path, lanes: str | None = None,
     from .estimate import estimate_resources
 
     spec = netspec_io.load(netspec_path)
-    pairs = tuple(name for name in (pair_events or "").split(",") if name)
     report = estimate_resources(spec, parse_lanes(lanes, spec), family=family,
-                                pair_events=pairs).as_dict()
+                                pair_events=pair_events or ()).as_dict()  # "fc1,fc2" is split there
     write_json_atomic(out / "estimate_report.json", report)
     return report
 
