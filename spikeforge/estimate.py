@@ -479,6 +479,14 @@ def _odd_part_bits(n: int) -> int:
     return (n >> ((n & -n).bit_length() - 1)).bit_length() if n > 0 else 0
 
 
+def _leak_product_dsps(layer: LayerSpec, bound: LayerBounds, family: str) -> int:
+    """DSPs of one lane's ``factor`` leak ``V × λ`` (0: none, or soft logic)."""
+    neuron = layer.neuron
+    if neuron.kind not in ("lif", "mtlif") or neuron.leak != "factor":
+        return 0
+    return _dsp_mul(bound.sum_bits, _odd_part_bits(neuron.leak_factor), family)
+
+
 def _constant_product_dsps(layer: LayerSpec, bound: LayerBounds, lanes: int, family: str) -> int:
     """DSPs that synthesis spends on a linear engine's products by a constant.
 
@@ -490,14 +498,11 @@ def _constant_product_dsps(layer: LayerSpec, bound: LayerBounds, lanes: int, fam
     DSPs exact on 22, 19 and 22 of the 25 evaluation networks (iCE40, ECP5, Gowin).
     """
     g = groups(layer.n_out, lanes)
-    neuron = layer.neuron
-    dsps = 0
+    dsps = lanes * _leak_product_dsps(layer, bound, family)
     if g >= 3:
         dsps += _dsp_mul(index_bits(layer.n_in), _odd_part_bits(g), family)
     if g >= 2:
         dsps += _dsp_mul(_bits(g), _odd_part_bits(lanes), family)
-    if neuron.kind in ("lif", "mtlif") and neuron.leak == "factor":
-        dsps += lanes * _dsp_mul(bound.sum_bits, _odd_part_bits(neuron.leak_factor), family)
     return dsps
 
 
@@ -752,9 +757,9 @@ def _layer_row(layer: LayerSpec, bounds: LayerBounds, lanes: int, value_bits: in
         terms["mux_bits"] = terms.get("mux_bits", 0) + lanes * sbits
     if neuron.kind in ("lif", "mtlif") and neuron.leak == "shift":
         terms["sub_bits"] = terms.get("sub_bits", 0) + lanes * sbits
-    # A factor leak's V × λ: soft logic unless it has a DSP (_constant_product_dsps).
-    if neuron.kind in ("lif", "mtlif") and neuron.leak == "factor" and not _dsp_mul(
-            sbits, _odd_part_bits(neuron.leak_factor), family):
+    # A factor leak's V × λ: soft logic unless it has a DSP (counted by _constant_product_dsps).
+    if (neuron.kind in ("lif", "mtlif") and neuron.leak == "factor"
+            and not _leak_product_dsps(layer, bounds, family)):
         terms["const_mul_bits"] = lanes * sbits * max(1, bin(neuron.leak_factor).count("1"))
     if adaptive:
         decay_bits, gain_bits = table_bits(layer)
