@@ -65,6 +65,8 @@ CACHE = ROOT / "bench" / "estimator_synth.json"
 COEFFICIENTS = ROOT / "spikeforge" / "estimate_coefficients.json"
 EVAL_SEED = 1
 CALIB_SEED = 100_000
+#: Random calibration networks per family (seeds ``CALIB_SEED + i``).
+CALIB = 120
 _MAPPING = re.compile(r"(?:mapping memory (?P<mem>\S+) via (?P<cell>\S+))|"
                       r"(?:using FF mapping for memory (?P<ffmem>\S+))")
 
@@ -158,6 +160,10 @@ def random_network(seed: int, kinds=None) -> tuple[NetSpec, list[int]]:
 PAIRED_SEED = 70_000
 #: Paired networks the tests read from the cache (``--paired``; ``--prune`` always keeps them).
 PAIRED_EVAL = 8
+#: Paired calibration networks (seeds ``PAIRED_CALIB_SEED + i``, disjoint from the evaluation's):
+#: ``--fit`` fits the paired engine's LUT groups on them, the linear groups held fixed.
+PAIRED_CALIB_SEED = 71_000
+PAIRED_CALIB = 24
 
 
 def paired_network(seed: int) -> tuple[NetSpec, list[int], tuple[str, ...]]:
@@ -342,6 +348,9 @@ def _networks(kind: str, count: int, demo: str | None) -> list[tuple[str, NetSpe
     if kind == "paired":
         return [(f"paired-{s}", *paired_network(s))
                 for s in range(PAIRED_SEED, PAIRED_SEED + count)]
+    if kind == "paired_calib":
+        return [(f"paired-calib-{s}", *paired_network(s))
+                for s in range(PAIRED_CALIB_SEED, PAIRED_CALIB_SEED + count)]
     named = []
     if demo and Path(demo).is_file():
         from spikeforge.netspec import load
@@ -359,49 +368,98 @@ def _feature_rows(spec, lanes, family):
     return lanes, rows, total
 
 
-def fit(family: str, entries: list[tuple[NetSpec, list, dict]]) -> dict[str, float]:
-    """Non-negative least squares of the LUT groups on the relative error of ``entries``."""
-    from scipy.optimize import nnls
-
-    from spikeforge.estimate import GROUPS
-    a, b = [], []
+def _linear_system(family: str, entries: list[tuple[NetSpec, list, dict]]):
+    """Rows ``features / LUTs`` of :data:`~spikeforge.estimate.LINEAR_GROUPS`, one per entry."""
+    from spikeforge.estimate import LINEAR_GROUPS
+    a = []
     for spec, lanes, synth in entries:
         _, _, features = _feature_rows(spec, lanes, family)
-        y = synth["measured"]["luts"]
-        a.append([features[g] / y for g in GROUPS])
-        b.append(1.0)
-    solution, _ = nnls(np.array(a), np.array(b))
-    return {g: round(float(c), 4) for g, c in zip(GROUPS, solution)}
+        a.append([features[g] / synth["measured"]["luts"] for g in LINEAR_GROUPS])
+    return np.array(a)
+
+
+def fit(family: str, entries: list[tuple[NetSpec, list, dict]]) -> dict[str, float]:
+    """Non-negative least squares of the linear LUT groups on the relative error of ``entries``."""
+    from scipy.optimize import nnls
+
+    from spikeforge.estimate import LINEAR_GROUPS
+    solution, _ = nnls(_linear_system(family, entries), np.ones(len(entries)))
+    return {g: round(float(c), 4) for g, c in zip(LINEAR_GROUPS, solution)}
+
+
+#: Folds of the cross-validation that ``--fit`` reports on the calibration networks.
+CV_FOLDS = 8
+
+
+def cross_validate(family: str, entries: list[tuple[NetSpec, list, dict]],
+                   folds: int = CV_FOLDS) -> dict:
+    """``folds``-fold cross-validation of :func:`fit`: each calibration network's LUT error
+    when the coefficients are fitted on the other folds (network ``i`` is in fold ``i % folds``).
+    The evaluation networks play no part; this is the model's error on networks it was not
+    fitted on, over the whole calibration set."""
+    from scipy.optimize import nnls
+
+    a = _linear_system(family, entries)
+    errors = np.zeros(len(entries))
+    for fold in range(folds):
+        test = np.arange(fold, len(entries), folds)
+        train = np.setdiff1d(np.arange(len(entries)), test)
+        solution, _ = nnls(a[train], np.ones(len(train)))
+        errors[test] = a[test] @ solution - 1
+    errors = np.abs(errors)
+    return {"folds": folds, "networks": len(entries),
+            "luts_mean_abs_error": round(float(errors.mean()), 4),
+            "luts_max_abs_error": round(float(errors.max()), 4),
+            "luts_within_15pct": int((errors <= 0.15).sum())}
 
 
 def fit_images(family: str, entries: list[tuple[NetSpec, list, dict]]) -> dict[str, float]:
-    """Non-negative least squares of the image groups (``IMAGE_GROUPS``) on the relative LUT
-    error of ``entries``, the other groups' coefficients held at their fitted values.
+    """The image groups (``IMAGE_GROUPS``), fitted by :func:`fit_subgroups`."""
+    from spikeforge.estimate import IMAGE_GROUPS
+    return fit_subgroups(family, entries, IMAGE_GROUPS, "image")
 
-    Six calibration networks do not determine three groups well (a group can soak up one outlier),
-    so the subset of groups is chosen by leave-one-out error on the calibration set (the
-    evaluation networks play no part); the groups left out get 0.
+
+def fit_paired(family: str, entries: list[tuple[NetSpec, list, dict]]) -> dict[str, float]:
+    """The paired engine's groups (``PAIRED_GROUPS``), fitted by :func:`fit_subgroups` on
+    paired calibration networks (``entries`` carry their paired layers as a fourth item)."""
+    from spikeforge.estimate import PAIRED_GROUPS
+    return fit_subgroups(family, entries, PAIRED_GROUPS, "paired")
+
+
+def fit_subgroups(family: str, entries: list[tuple], groups: tuple, label: str) -> dict[str, float]:
+    """Non-negative least squares of ``groups`` on the relative LUT error of ``entries``
+    (``(spec, lanes, synth[, pair_events])``), the other groups' coefficients held at their
+    fitted values.
+
+    A few calibration networks do not determine several groups well (a group can soak up one
+    outlier), so the subset of groups is chosen by leave-one-out error on the calibration set
+    (the evaluation networks play no part); the groups left out get 0. The leave-one-out mean
+    error is returned as ``<label>_loo_mean_abs_error``.
     """
     from itertools import combinations
 
     from scipy.optimize import nnls
 
-    from spikeforge.estimate import IMAGE_GROUPS, load_coefficients
+    from spikeforge.estimate import load_coefficients, structural_rows, lut_features
     fixed = load_coefficients()["families"][family]
     rows = []
-    for spec, lanes, synth in entries:
-        _, _, features = _feature_rows(spec, lanes, family)
+    for spec, lanes, synth, *pairs in entries:
+        _, structure = structural_rows(spec, lanes, family, pairs[0] if pairs else ())
+        features = {}
+        for row in structure:
+            for key, value in lut_features(row).items():
+                features[key] = features.get(key, 0.0) + value
         y = measured(family, synth["cells"])["luts"]
-        base = sum(fixed.get(g, 0.0) * v for g, v in features.items() if g not in IMAGE_GROUPS)
-        rows.append(([features[g] / y for g in IMAGE_GROUPS], 1.0 - base / y))
+        base = sum(fixed.get(g, 0.0) * v for g, v in features.items() if g not in groups)
+        rows.append(([features[g] / y for g in groups], 1.0 - base / y))
 
     def solve(subset, chosen):
         a = np.array([[row[0][i] for i in subset] for row in chosen])
         return nnls(a, np.array([row[1] for row in chosen]))[0]
 
     best = None
-    for size in range(1, len(IMAGE_GROUPS) + 1):
-        for subset in combinations(range(len(IMAGE_GROUPS)), size):
+    for size in range(1, len(groups) + 1):
+        for subset in combinations(range(len(groups)), size):
             loo = []
             for k in range(len(rows)):
                 c = solve(subset, rows[:k] + rows[k + 1:])
@@ -411,10 +469,10 @@ def fit_images(family: str, entries: list[tuple[NetSpec, list, dict]]) -> dict[s
                 best = (score, subset)
     _, subset = best
     c = solve(subset, rows)
-    solution = dict.fromkeys(IMAGE_GROUPS, 0.0)
+    solution = dict.fromkeys(groups, 0.0)
     for ci, i in zip(c, subset):
-        solution[IMAGE_GROUPS[i]] = round(float(ci), 4)
-    solution["image_loo_mean_abs_error"] = round(best[0], 4)
+        solution[groups[i]] = round(float(ci), 4)
+    solution[f"{label}_loo_mean_abs_error"] = round(best[0], 4)
     return solution
 
 
@@ -512,7 +570,8 @@ def prune(families: list[str], calib: int, evaluation: int, demo: str | None, ca
              + _networks("calib", calib, None) + image_networks("calib") + image_networks("eval")
              + image_networks("trained"))
     keep = set()
-    named += _networks("paired", max(paired, PAIRED_EVAL), None)
+    named += (_networks("paired", max(paired, PAIRED_EVAL), None)
+              + _networks("paired_calib", PAIRED_CALIB, None))
     for _, spec, lanes, *pairs in named:
         il_text = _rtlil(spec, list(lanes) if lanes is not None else default_lanes(spec),
                          pairs[0] if pairs else ())
@@ -529,7 +588,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--families", default=",".join(FAMILIES))
     parser.add_argument("--eval", type=int, default=20, help="random evaluation networks per family")
-    parser.add_argument("--calib", type=int, default=24, help="random calibration networks per family")
+    parser.add_argument("--calib", type=int, default=CALIB, help="random calibration networks per family")
     parser.add_argument("--fit", action="store_true", help="refit the LUT coefficients first")
     parser.add_argument("--demo", default="/tmp/est-demo/netspec.npz",
                         help="the demo NetSpec (spikeforge train --out /tmp/est-demo)")
@@ -563,6 +622,7 @@ def main(argv=None) -> int:
     if args.images:
         return _main_images(args, families, cache, allow, result)
     if args.fit:
+        from spikeforge.estimate import load_coefficients
         table = json.loads(COEFFICIENTS.read_text()) if COEFFICIENTS.is_file() else {"families": {}}
         versions = set()
         for family in families:
@@ -572,15 +632,33 @@ def main(argv=None) -> int:
                 if synth is not None and "failed" not in synth:
                     entries.append((spec, lanes, synth))
                     versions.add(synth["yosys"])
-            if len(entries) >= 5:  # fewer leave the 7 groups underdetermined
-                table["families"][family] = fit(family, entries)
+            if len(entries) >= 5:  # fewer leave the groups underdetermined
+                table["families"].setdefault(family, {}).update(fit(family, entries))
                 table.setdefault("calibration", {})[family] = {
                     "networks": len(entries),
-                    "seeds": [int(spec.metadata["seed"]) for spec, _, _ in entries]}
+                    "seeds": [int(spec.metadata["seed"]) for spec, _, _ in entries],
+                    "cross_validation": cross_validate(family, entries)}
+                load_coefficients.cache_clear()
+                # The paired engine's groups on the paired calibration networks, the linear
+                # groups now fixed (fit_subgroups reads them from the file).
+                COEFFICIENTS.write_text(json.dumps(table, indent=1, sort_keys=True) + "\n")
+                paired = []
+                for name, spec, lanes, pairs in _networks("paired_calib", PAIRED_CALIB, None):
+                    synth = synthesize(spec, lanes, family, cache, allow=allow, pair_events=pairs)
+                    if synth is not None and "failed" not in synth:
+                        paired.append((spec, lanes, synth, pairs))
+                if len(paired) >= 3:
+                    fitted = fit_paired(family, paired)
+                    loo = fitted.pop("paired_loo_mean_abs_error")
+                    table["families"][family].update(fitted)
+                    table.setdefault("paired_calibration", {})[family] = {
+                        "networks": len(paired),
+                        "seeds": [int(spec.metadata["seed"]) for spec, *_ in paired],
+                        "groups_chosen_by": "leave-one-out on these networks",
+                        "loo_mean_abs_error": loo}
         table["fitted_by"] = "python bench/estimator.py --fit (scipy nnls on relative LUT error)"
         table["yosys"] = ", ".join(sorted(versions)) or table.get("yosys", "?")
         COEFFICIENTS.write_text(json.dumps(table, indent=1, sort_keys=True) + "\n")
-        from spikeforge.estimate import load_coefficients
         load_coefficients.cache_clear()
         result["coefficients"] = table
     for family in families:

@@ -256,6 +256,12 @@ def cmd_estimate(args) -> int:
               f"{accuracy['luts_within_15pct']}/{n} within 15 %; "
               f"FFs max {pct('ffs_max_abs_error')}; "
               f"block RAMs exact on {accuracy['brams_exact']}/{n}")
+        cv = accuracy.get("cross_validation")
+        if cv:
+            print(f"and {cv['folds']}-fold cross-validated on {cv['networks']} random calibration "
+                  f"networks: LUTs mean {cv['luts_mean_abs_error'] * 100:.1f} %, max "
+                  f"{cv['luts_max_abs_error'] * 100:.1f} %, {cv['luts_within_15pct']}/"
+                  f"{cv['networks']} within 15 %")
     else:
         print(f"note: no accuracy recorded for this kind of network on {args.family} "
               "(python bench/estimator.py --record)")

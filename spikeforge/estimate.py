@@ -382,12 +382,20 @@ def accuracy_kind(spec: NetSpec, pair_events: Sequence[str] = ()) -> str:
 def recorded_accuracy(family: str, kind: str) -> dict:
     """The model's recorded error on held-out networks of ``kind`` (:func:`accuracy_kind`) on
     ``family``, written by ``python bench/estimator.py --record``: networks, LUT mean, max and
-    worst network, LUTs and FFs within 15 %, FF max, block RAMs exact, the command. Without the
-    per-network errors; empty if nothing is recorded."""
-    entry = load_coefficients().get("accuracy", {}).get(family, {}).get(kind)
+    worst network, LUTs and FFs within 15 %, FF max, block RAMs exact, the command; for linear
+    networks also ``cross_validation`` (``--fit``'s k-fold LUT errors on the calibration
+    networks). Without the per-network errors; empty if nothing is recorded."""
+    table = load_coefficients()
+    entry = table.get("accuracy", {}).get(family, {}).get(kind)
     if not entry:
         return {}
-    return {"kind": kind, **{key: value for key, value in entry.items() if key != "errors"}}
+    accuracy = {"kind": kind, **{key: value for key, value in entry.items() if key != "errors"}}
+    # For linear networks also the cross-validation over the whole calibration set (each
+    # network estimated with coefficients fitted without it): the larger sample.
+    cv = table.get("calibration", {}).get(family, {}).get("cross_validation")
+    if kind == "linear" and cv:
+        accuracy["cross_validation"] = cv
+    return accuracy
 
 
 def check_lanes(spec: NetSpec, lanes) -> list[int]:
@@ -737,9 +745,13 @@ def _layer_row(layer: LayerSpec, bounds: LayerBounds, lanes: int, value_bits: in
         from spikeforge.hdl.arith import SHIFT_ADD_MAX_BITS
         dsp = 0 if value_bits <= SHIFT_ADD_MAX_BITS else _dsp_mul(wbits, value_bits, family)
         row.dsps += lanes * dsp
-        if not dsp:
+        if value_bits <= SHIFT_ADD_MAX_BITS:
+            # hdl.arith.shift_add: a weight select per value bit, an adder per bit after the first.
+            terms["select_bits"] = lanes * wbits * value_bits
+            terms["add_bits"] = lanes * (value_bits - 1) * product_bits
+        elif not dsp:
             terms["mul_bits"] = lanes * wbits * value_bits
-        terms["add_bits"] = lanes * sbits
+        terms["add_bits"] = terms.get("add_bits", 0) + lanes * sbits
     terms["bias_add_bits"] = lanes * (sbits + 1)
     if not fed and adaptive:
         terms["add_bits"] = 0.0                       # the accumulate field stays 0
@@ -751,7 +763,12 @@ def _layer_row(layer: LayerSpec, bounds: LayerBounds, lanes: int, value_bits: in
         pass                                          # fire, reset: constant 0
     elif neuron.reset == "subtract":
         terms["compare_bits"] = terms.get("compare_bits", 0) + lanes * levels * sbits
-        terms["sub_bits"] = lanes * sbits * (sp_bits if levels > 1 else 1)
+        # V − s·θ: one subtractor; s·θ of a graded spike is a table of K + 1 constants over
+        # the spike's few bits (a LUT per bit), not a multiplier.
+        terms["sub_bits"] = lanes * sbits
+        if levels > 1:
+            terms["select_bits"] = (terms.get("select_bits", 0)
+                                    + lanes * (levels * neuron.threshold).bit_length())
     else:
         terms["compare_bits"] = terms.get("compare_bits", 0) + lanes * levels * sbits
         terms["mux_bits"] = terms.get("mux_bits", 0) + lanes * sbits
@@ -760,7 +777,10 @@ def _layer_row(layer: LayerSpec, bounds: LayerBounds, lanes: int, value_bits: in
     # A factor leak's V × λ: soft logic unless it has a DSP (counted by _constant_product_dsps).
     if (neuron.kind in ("lif", "mtlif") and neuron.leak == "factor"
             and not _leak_product_dsps(layer, bounds, family)):
-        terms["const_mul_bits"] = lanes * sbits * max(1, bin(neuron.leak_factor).count("1"))
+        # Shift-and-add: one adder per set bit after the first (a power of two is a shift).
+        adders = max(0, bin(neuron.leak_factor).count("1") - 1)
+        if adders:
+            terms["const_mul_bits"] = lanes * sbits * adders
     if adaptive:
         decay_bits, gain_bits = table_bits(layer)
         for a, b in ((nbits, decay_bits), (bounds.acc_bits + 1, gain_bits)):
@@ -773,8 +793,10 @@ def _layer_row(layer: LayerSpec, bounds: LayerBounds, lanes: int, value_bits: in
     # accumulated word to stage 1 (from stage 2's sum, from stage 3's register).
     if forwards is None:
         forwards = (g <= 1) + (g <= 2)
-    terms["mux_bits"] = (terms.get("mux_bits", 0)
-                         + lanes * ((2 + forwards) if fed else 1) * lane_word_bits(layer, bounds))
+    word_bits = lane_word_bits(layer, bounds)
+    terms["mux_bits"] = terms.get("mux_bits", 0) + lanes * (2 if fed else 1) * word_bits
+    if fed and forwards:
+        terms["forward_bits"] = lanes * forwards * word_bits
     # Emitter: priority encoder and value select over the lanes, clear-lowest, index adder.
     if not silent:
         terms["lane_bits"] = lanes * (1 + sp_bits + _bits(max(lanes, 2)))
@@ -785,8 +807,9 @@ def _layer_row(layer: LayerSpec, bounds: LayerBounds, lanes: int, value_bits: in
         # Per lane one more input to the addend's select (two weight bits); the rows' loads
         # (staged or offered row) and, unless G = 2^k (the address is then ``row | group``),
         # their counters (two incrementers) instead of the adder of ``index·G + g``.
-        terms["select_bits"] = terms.get("select_bits", 0) + lanes * (product_bits + 1)
-        terms["address_bits"] += 5 * row_bits - ibits if counting else 2 * ibits
+        terms["paired_select_bits"] = lanes * (product_bits + 1)
+        terms["paired_address_bits"] = 5 * row_bits - ibits if counting else 2 * ibits
+        terms["paired_control"] = 1.0
     row.terms = terms
     return row
 
@@ -811,8 +834,11 @@ def _input_row(spec: NetSpec, family: str) -> ComponentEstimate:
         row.ffs += 1 + size_bits
         terms["compare_bits"] = size_bits
     if encoding == "rate":
+        # The LFSR's next state (a tap XOR and the reload of the seed per bit), like a counter;
+        # the draw compared with the value.
         row.ffs += LFSR_BITS
-        terms["compare_bits"] = terms.get("compare_bits", 0) + spec.input.bits + LFSR_BITS
+        terms["counter_bits"] += LFSR_BITS
+        terms["compare_bits"] = terms.get("compare_bits", 0) + spec.input.bits
     elif encoding in ("latency", "hybrid"):
         # fires_at: a select over every input value of the step it fires at.
         terms["mux_bits"] = (terms.get("mux_bits", 0)
@@ -1118,16 +1144,22 @@ TERM_GROUPS = {
     "compare_bits": "compare", "decode_bits": "compare",
     "mux_bits": "mux", "select_bits": "mux", "lane_bits": "mux", "transparency_bits": "mux",
     "mul_bits": "mul", "const_mul_bits": "mul",
-    "rom_lut_bits": "rom",
+    "rom_lut_bits": "rom", "forward_bits": "fwd",
+    "paired_select_bits": "paired_select", "paired_address_bits": "paired_address",
+    "paired_control": "paired_control",
     "ram_mux_bits": "ram", "ram_words": "ram", "lutram_mux_bits": "ram",
     "control": "control",
     "image_addr_bits": "image_addr", "image_table_bits": "image_table",
     "image_control": "image_control", "image_lutram_bits": "image_lutram",
 }
-GROUPS = ("arith", "compare", "mux", "mul", "rom", "ram", "control", "image_addr", "image_table",
-          "image_control", "image_lutram")
+#: The groups fitted on random linear networks (``bench/estimator.py --fit``).
+LINEAR_GROUPS = ("arith", "compare", "mux", "mul", "rom", "ram", "control", "fwd")
+#: The groups of a paired engine's own logic (``--pair-events``), fitted on random paired
+#: networks with the linear groups held fixed.
+PAIRED_GROUPS = ("paired_select", "paired_address", "paired_control")
 #: The groups of the image engines' own logic, fitted on image networks with the others fixed.
 IMAGE_GROUPS = ("image_addr", "image_table", "image_control", "image_lutram")
+GROUPS = LINEAR_GROUPS + PAIRED_GROUPS + IMAGE_GROUPS
 
 
 def lut_features(row: ComponentEstimate) -> dict[str, float]:
