@@ -358,9 +358,9 @@ def _networks(kind: str, count: int, demo: str | None) -> list[tuple[str, NetSpe
     return named + kind_networks()
 
 
-def _feature_rows(spec, lanes, family):
+def _feature_rows(spec, lanes, family, pair_events=()):
     from spikeforge.estimate import GROUPS, lut_features, structural_rows
-    lanes, rows = structural_rows(spec, lanes, family)
+    lanes, rows = structural_rows(spec, lanes, family, pair_events)
     total = dict.fromkeys(GROUPS, 0.0)
     for row in rows:
         for key, value in lut_features(row).items():
@@ -440,15 +440,11 @@ def fit_subgroups(family: str, entries: list[tuple], groups: tuple, label: str) 
 
     from scipy.optimize import nnls
 
-    from spikeforge.estimate import load_coefficients, structural_rows, lut_features
+    from spikeforge.estimate import load_coefficients
     fixed = load_coefficients()["families"][family]
     rows = []
     for spec, lanes, synth, *pairs in entries:
-        _, structure = structural_rows(spec, lanes, family, pairs[0] if pairs else ())
-        features = {}
-        for row in structure:
-            for key, value in lut_features(row).items():
-                features[key] = features.get(key, 0.0) + value
+        _, _, features = _feature_rows(spec, lanes, family, pairs[0] if pairs else ())
         y = measured(family, synth["cells"])["luts"]
         base = sum(fixed.get(g, 0.0) * v for g, v in features.items() if g not in groups)
         rows.append(([features[g] / y for g in groups], 1.0 - base / y))

@@ -1137,7 +1137,7 @@ def _image_rows(spec: NetSpec, lanes, family: str,
 
 #: The LUT model's coefficient groups: each term of a row adds to one group, and each group has
 #: one fitted coefficient per family (LUT4s per adder bit, per mux input bit, ...). Few groups, so
-#: that a dozen calibration networks determine them.
+#: that the 120 calibration networks determine them (their cross-validation is recorded).
 TERM_GROUPS = {
     "add_bits": "arith", "addsub_bits": "arith", "bias_add_bits": "arith", "sub_bits": "arith",
     "counter_bits": "arith", "address_bits": "arith",
