@@ -58,7 +58,7 @@ from spikeforge.netspec import InputSpec, LayerSpec, NetSpec, NeuronSpec  # noqa
 SYNTH = {
     "ice40": "synth_ice40 -dsp -top spikeforge_top",
     "ecp5": "synth_ecp5 -top spikeforge_top",
-    "gowin": "synth_gowin -top spikeforge_top",
+    "gowin": "synth_gowin -nowidelut -top spikeforge_top",
 }
 FAMILIES = tuple(SYNTH)
 CACHE = ROOT / "bench" / "estimator_synth.json"

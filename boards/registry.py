@@ -57,7 +57,10 @@ class Board:
         The platform's default clock, which the board top runs on.
     synth_opts : str
         Extra options for yosys' ``synth_<family>`` (``-dsp`` maps multipliers to the DSPs of
-        iCE40 devices that have them; ECP5 and Gowin synthesis infers DSPs by default).
+        iCE40 devices that have them; ECP5 and Gowin synthesis infers DSPs by default;
+        ``-nowidelut`` keeps Gowin's abc9 to LUT4s: its wide LUTs (``MUX2_LUT5..8``) cost up to
+        40 % more LUT4s on networks whose weight ROMs fold into the products, see
+        docs/estimator.md).
     extra_resources : tuple of amaranth.build.Resource
         Resources this package adds to the platform (a UART where the board has no USB-serial
         bridge, LEDs where it names them otherwise).
@@ -162,7 +165,7 @@ BOARDS: dict[str, Board] = {
                    "DFU suffix for dfu-util"),
         Board("tang-nano-9k", "spikeforge.boards.gowin:TangNano9kPlatform", "Gowin",
               "GW1NR-9C", "QN88P", "gowin", lcs=8640, brams=26, dsps=20, ffs=6480,
-              clock_hz=27e6),
+              clock_hz=27e6, synth_opts="-nowidelut"),
     )
 }
 
