@@ -50,16 +50,17 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.append(str(ROOT))  # after PYTHONPATH: the bench can run against another hdl checkout
 
 from spikeforge.boards.layer_resources import classify_cells  # noqa: E402
+from spikeforge.boards.registry import get_board  # noqa: E402
 from spikeforge.netspec import InputSpec, LayerSpec, NetSpec, NeuronSpec  # noqa: E402
 
+#: The board whose synthesis options calibrate each family (boards.registry: ``-dsp`` on the
+#: iCE40UP5K, ``-nowidelut`` on the Tang Nano 9K, none on the ECP5 boards).
+CALIBRATION_BOARDS = {"ice40": "icebreaker", "ecp5": "ulx3s-85f", "gowin": "tang-nano-9k"}
 #: yosys synthesis command per family, as the board build runs it (amaranth's platform
-#: templates: ``synth_<family> <synth_opts> -top <name>``; boards.registry gives ``-dsp`` to the
-#: iCE40UP5K boards, ECP5 and Gowin infer DSPs by default).
-SYNTH = {
-    "ice40": "synth_ice40 -dsp -top spikeforge_top",
-    "ecp5": "synth_ecp5 -top spikeforge_top",
-    "gowin": "synth_gowin -nowidelut -top spikeforge_top",
-}
+#: templates: ``synth_<family> <synth_opts> -top <name>``). Part of every cache key.
+SYNTH = {family: " ".join(filter(None, (f"synth_{family}", get_board(board).synth_opts,
+                                        "-top spikeforge_top")))
+         for family, board in CALIBRATION_BOARDS.items()}
 FAMILIES = tuple(SYNTH)
 CACHE = ROOT / "bench" / "estimator_synth.json"
 COEFFICIENTS = ROOT / "spikeforge" / "estimate_coefficients.json"
