@@ -771,7 +771,13 @@ def _layer_row(layer: LayerSpec, bounds: LayerBounds, lanes: int, value_bits: in
                                     + lanes * (levels * neuron.threshold).bit_length())
     else:
         terms["compare_bits"] = terms.get("compare_bits", 0) + lanes * levels * sbits
-        terms["mux_bits"] = terms.get("mux_bits", 0) + lanes * sbits
+        if bounds.saturates:
+            # The reset to zero is one more input of the clamp's LUT per bit (V, too high, too
+            # low, fired): folded into it, a select like the write-back's.
+            terms["mux_bits"] = terms.get("mux_bits", 0) + lanes * sbits
+        else:
+            # Without a clamp it is a gate of its own per bit (V and not fired).
+            terms["reset_gate_bits"] = lanes * sbits
     if neuron.kind in ("lif", "mtlif") and neuron.leak == "shift":
         terms["sub_bits"] = terms.get("sub_bits", 0) + lanes * sbits
     # A factor leak's V × λ: soft logic unless it has a DSP (counted by _constant_product_dsps).
@@ -1141,7 +1147,7 @@ def _image_rows(spec: NetSpec, lanes, family: str,
 TERM_GROUPS = {
     "add_bits": "arith", "addsub_bits": "arith", "bias_add_bits": "arith", "sub_bits": "arith",
     "counter_bits": "arith", "address_bits": "arith",
-    "compare_bits": "compare", "decode_bits": "compare",
+    "compare_bits": "compare", "decode_bits": "compare", "reset_gate_bits": "compare",
     "mux_bits": "mux", "select_bits": "mux", "lane_bits": "mux", "transparency_bits": "mux",
     "mul_bits": "mul", "const_mul_bits": "mul",
     "rom_lut_bits": "rom", "forward_bits": "fwd",
