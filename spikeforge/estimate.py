@@ -50,7 +50,7 @@ from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-from .bounds import LayerBounds, analyse, count_bits
+from .bounds import LayerBounds, analyse, count_bits, signed_bits
 from .errors import SpikeforgeError
 from .netspec import LayerSpec, NetSpec
 
@@ -658,6 +658,20 @@ def _rom_columns(layer, memory: str, lanes: int, depth: int, width: int) -> int:
     return width
 
 
+def _clamp_widths(layer: LayerSpec, bounds: LayerBounds) -> tuple[int, int]:
+    """Width of the sum an update clamps and of the clamped value, as the engine builds them:
+    ``V + bias`` (``sum_bits + 1``) kept to ``sum_bits``, or an adaptive neuron's
+    ``(λ·V + γ·I) >> F``, as wide as its range (``LayerEngine._adaptive_sum``), kept whole."""
+    neuron = layer.neuron
+    if neuron.kind != "adaptive":
+        return bounds.sum_bits + 1, bounds.sum_bits
+    gain_max = max(neuron.gain_table)
+    low = bounds.state_low + min(0, (gain_max * bounds.current_low) >> neuron.frac_bits)
+    high = bounds.state_high + max(0, (gain_max * bounds.current_high) >> neuron.frac_bits)
+    width = signed_bits(low, high)
+    return width, width
+
+
 def _layer_row(layer: LayerSpec, bounds: LayerBounds, lanes: int, value_bits: int,
                timesteps: int, family: str, fed: bool = True,
                silent: bool = False, shapes: dict | None = None, ibits: int | None = None,
@@ -756,8 +770,12 @@ def _layer_row(layer: LayerSpec, bounds: LayerBounds, lanes: int, value_bits: in
     if not fed and adaptive:
         terms["add_bits"] = 0.0                       # the accumulate field stays 0
     if bounds.saturates:
-        terms["compare_bits"] = terms.get("compare_bits", 0) + lanes * 2 * (sbits + 1)
-        terms["mux_bits"] = terms.get("mux_bits", 0) + lanes * 2 * sbits
+        # The clamp (hdl/layer_engine.py ``_fits``): whether the update's sum fits state_bits is
+        # a gate tree over its bits from state_bits − 1 up, registered in stage 2; then per bit
+        # a select of the sum or the bound (whose bits are the sign or its inverse). No
+        # comparator. Its own group ("clamp"), chosen on the 8-fold CV.
+        width, kept = _clamp_widths(layer, bounds)
+        terms["clamp_bits"] = lanes * (max(1, width - nbits + 1) + kept)
     levels = neuron.levels if neuron.kind == "mtlif" else 1
     if silent:
         pass                                          # fire, reset: constant 0
@@ -1148,6 +1166,7 @@ TERM_GROUPS = {
     "add_bits": "arith", "addsub_bits": "arith", "bias_add_bits": "arith", "sub_bits": "arith",
     "counter_bits": "arith", "address_bits": "arith",
     "compare_bits": "compare", "decode_bits": "compare", "reset_gate_bits": "compare",
+    "clamp_bits": "clamp",
     "mux_bits": "mux", "select_bits": "mux", "lane_bits": "mux", "transparency_bits": "mux",
     "mul_bits": "mul", "const_mul_bits": "mul",
     "rom_lut_bits": "rom", "forward_bits": "fwd",
@@ -1159,7 +1178,7 @@ TERM_GROUPS = {
     "image_control": "image_control", "image_lutram_bits": "image_lutram",
 }
 #: The groups fitted on random linear networks (``bench/estimator.py --fit``).
-LINEAR_GROUPS = ("arith", "compare", "mux", "mul", "rom", "ram", "control", "fwd")
+LINEAR_GROUPS = ("arith", "compare", "clamp", "mux", "mul", "rom", "ram", "control", "fwd")
 #: The groups of a paired engine's own logic (``--pair-events``), fitted on random paired
 #: networks with the linear groups held fixed.
 PAIRED_GROUPS = ("paired_select", "paired_address", "paired_control")
