@@ -54,12 +54,11 @@ from spikeforge.boards.registry import get_board  # noqa: E402
 from spikeforge.netspec import InputSpec, LayerSpec, NetSpec, NeuronSpec  # noqa: E402
 
 #: The board whose synthesis options calibrate each family (boards.registry: ``-dsp`` on the
-#: iCE40UP5K, ``-nowidelut`` on the Tang Nano 9K, none on the ECP5 boards).
+#: iCE40UP5K, ``-nowidelut`` on the ECP5 boards and the Tang Nano 9K).
 CALIBRATION_BOARDS = {"ice40": "icebreaker", "ecp5": "ulx3s-85f", "gowin": "tang-nano-9k"}
 #: yosys synthesis command per family, as the board build runs it (amaranth's platform
 #: templates: ``synth_<family> <synth_opts> -top <name>``). Part of every cache key.
-SYNTH = {family: " ".join(filter(None, (f"synth_{family}", get_board(board).synth_opts,
-                                        "-top spikeforge_top")))
+SYNTH = {family: f"{get_board(board).synth_command} -top spikeforge_top"
          for family, board in CALIBRATION_BOARDS.items()}
 FAMILIES = tuple(SYNTH)
 CACHE = ROOT / "bench" / "estimator_synth.json"

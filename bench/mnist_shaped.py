@@ -72,7 +72,7 @@ PNR_SEED = 1
 def synth_command() -> str:
     """The board's yosys synthesis command: a build made with another is stale."""
     from spikeforge.boards.registry import get_board
-    return " ".join(filter(None, ("synth_ecp5", get_board(BOARD).synth_opts)))
+    return get_board(BOARD).synth_command
 
 
 def build_is_current(build: dict | None) -> bool:

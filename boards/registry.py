@@ -95,6 +95,13 @@ class Board:
         return BITSTREAM_SUFFIX[self.family]
 
     @property
+    def synth_command(self) -> str:
+        """The yosys synthesis command the build runs, without ``-top``: e.g.
+        ``"synth_ecp5 -nowidelut"`` (what the estimator is calibrated on, and what a cached
+        benchmark build records)."""
+        return " ".join(filter(None, (f"synth_{self.family}", self.synth_opts)))
+
+    @property
     def toolchain(self) -> str:
         """The tools that build it, e.g. ``"yosys + nextpnr-ecp5 + ecppack"``."""
         return " + ".join(FAMILY_TOOLS[self.family])

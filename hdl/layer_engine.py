@@ -81,7 +81,7 @@ from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from spikeforge.bounds import LayerBounds, signed_bits
+from spikeforge.bounds import LayerBounds, adaptive_sum_range, signed_bits
 from spikeforge.errors import SpikeforgeError
 from spikeforge.netspec import LayerSpec
 
@@ -869,16 +869,10 @@ class LayerEngine(wiring.Component):
         return v >= theta
 
     def _adaptive_sum(self, m, current, v, decay, gain, lane: int):
-        """``(λ_t·V) >> F + (γ_t·I) >> F``, floor shifts, in a signal wide enough for any step.
-
-        λ_t <= 2^F keeps the first term in the state range; the second is bounded by the largest
-        γ_t times the current's range from the bounds.
-        """
-        neuron, bounds = self.layer.neuron, self.bounds
-        frac = neuron.frac_bits
-        gain_max = max(neuron.gain_table)
-        low = bounds.state_low + min(0, (gain_max * bounds.current_low) >> frac)
-        high = bounds.state_high + max(0, (gain_max * bounds.current_high) >> frac)
+        """``(λ_t·V) >> F + (γ_t·I) >> F``, floor shifts, in a signal wide enough for any step
+        (:func:`~spikeforge.bounds.adaptive_sum_range`)."""
+        frac = self.layer.neuron.frac_bits
+        low, high = adaptive_sum_range(self.layer, self.bounds)
         # The floor shifts drop the products' fraction bits on purpose ("unused": see _leak).
         decayed = Signal(signed(len(v) + len(decay) + 1), name=f"decay_{lane}_fraction_unused")
         gained = Signal(signed(len(current) + len(gain) + 1), name=f"gain_{lane}_fraction_unused")

@@ -194,6 +194,20 @@ def layer_bounds(layer: LayerSpec, input_max: int, timesteps: int, layer_index: 
                        sum_bits=sum_bits, output_max=neuron.spike_max)
 
 
+def adaptive_sum_range(layer: LayerSpec, bounds: LayerBounds) -> tuple[int, int]:
+    """Range of an adaptive update's ``(λ_t·V) >> F + (γ_t·I) >> F`` before its clamp.
+
+    λ_t <= 2^F keeps the first term in the state range; the second is bounded by the largest
+    γ_t times the current's range. The engine's sum signal is this wide
+    (``LayerEngine._adaptive_sum``), and the estimator counts its clamp over it.
+    """
+    neuron = layer.neuron
+    gain_max = max(neuron.gain_table)
+    low = bounds.state_low + min(0, (gain_max * bounds.current_low) >> neuron.frac_bits)
+    high = bounds.state_high + max(0, (gain_max * bounds.current_high) >> neuron.frac_bits)
+    return low, high
+
+
 def analyse(spec: NetSpec) -> list[LayerBounds]:
     """Bounds of every layer of ``spec``, first to last."""
     from .netspec import layer_shapes

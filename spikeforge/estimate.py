@@ -50,7 +50,7 @@ from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-from .bounds import LayerBounds, analyse, count_bits, signed_bits
+from .bounds import LayerBounds, adaptive_sum_range, analyse, count_bits, signed_bits
 from .errors import SpikeforgeError
 from .netspec import LayerSpec, NetSpec
 
@@ -661,14 +661,11 @@ def _rom_columns(layer, memory: str, lanes: int, depth: int, width: int) -> int:
 def _clamp_widths(layer: LayerSpec, bounds: LayerBounds) -> tuple[int, int]:
     """Width of the sum an update clamps and of the clamped value, as the engine builds them:
     ``V + bias`` (``sum_bits + 1``) kept to ``sum_bits``, or an adaptive neuron's
-    ``(λ·V + γ·I) >> F``, as wide as its range (``LayerEngine._adaptive_sum``), kept whole."""
-    neuron = layer.neuron
-    if neuron.kind != "adaptive":
+    ``(λ·V + γ·I) >> F``, as wide as its range (:func:`~spikeforge.bounds.adaptive_sum_range`),
+    kept whole."""
+    if layer.neuron.kind != "adaptive":
         return bounds.sum_bits + 1, bounds.sum_bits
-    gain_max = max(neuron.gain_table)
-    low = bounds.state_low + min(0, (gain_max * bounds.current_low) >> neuron.frac_bits)
-    high = bounds.state_high + max(0, (gain_max * bounds.current_high) >> neuron.frac_bits)
-    width = signed_bits(low, high)
+    width = signed_bits(*adaptive_sum_range(layer, bounds))
     return width, width
 
 

@@ -649,15 +649,19 @@ def test_dsp_counts_match_the_cached_syntheses(family):
         f"(floor {floor}); misses {[m for m in evaluation + paired if m[1] != m[2]]}")
 
 
+def _every_neuron(spec, **changes):
+    """``spec`` with ``changes`` applied to every layer's neuron."""
+    layers = tuple(dataclasses.replace(layer, neuron=dataclasses.replace(layer.neuron, **changes))
+                   for layer in spec.layers)
+    return dataclasses.replace(spec, layers=layers).validate()
+
+
 def test_a_reset_to_zero_is_a_gate_unless_the_clamp_takes_it():
     # Without saturation the reset to zero is a LUT per membrane bit (compare group); with it,
     # one more input of the clamp's LUT (the select group). State bits 12: fc1 saturates, fc2
     # does not.
     from spikeforge.estimate import TERM_GROUPS
-    spec = random_netspec(0)
-    layers = tuple(dataclasses.replace(layer, neuron=dataclasses.replace(
-        layer.neuron, reset="zero", state_bits=12)) for layer in spec.layers)
-    spec = dataclasses.replace(spec, layers=layers).validate()
+    spec = _every_neuron(random_netspec(0), reset="zero", state_bits=12)
     assert [b.saturates for b in analyse(spec)] == [True, False]
     rows = {row.name: row for row in structural_rows(spec, [8, 10], "ecp5")[1]}
     assert "reset_gate_bits" not in rows["layer_fc1"].terms
@@ -669,10 +673,7 @@ def test_the_clamp_is_a_fits_tree_and_a_select_not_comparators():
     # hdl/layer_engine.py _fits: "V + bias fits state_bits" is a gate tree over the sum's bits
     # from state_bits − 1 up, then a select per kept bit; the model counts those (group clamp).
     from spikeforge.estimate import TERM_GROUPS
-    spec = random_netspec(0)
-    layers = tuple(dataclasses.replace(layer, neuron=dataclasses.replace(
-        layer.neuron, state_bits=12)) for layer in spec.layers)
-    spec = dataclasses.replace(spec, layers=layers).validate()
+    spec = _every_neuron(random_netspec(0), state_bits=12)
     bounds = analyse(spec)
     assert [b.saturates for b in bounds] == [True, False]
     rows = {row.name: row for row in structural_rows(spec, [8, 10], "ice40")[1]}
